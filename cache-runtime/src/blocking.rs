@@ -1,0 +1,115 @@
+//! How sync code drives the async backends: a small executor that parks the
+//! calling thread, and one background I/O runtime that owns the connections.
+//!
+//! Connections to remote backends are created on the I/O runtime, so their
+//! driver tasks never depend on a caller's runtime (a `#[tokio::test]`
+//! runtime that ends, or none at all on a plain thread). Sync callers then
+//! poll the operation's future on their own thread under the I/O runtime's
+//! context, which makes them work the same on a plain thread and inside a
+//! tokio runtime: no "cannot block inside a runtime" panic, because nothing
+//! calls tokio's `block_on`. Async callers simply `.await` the same futures.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::Thread;
+
+use tokio::runtime::{Handle, Runtime};
+
+use crate::error::{Error, ErrorKind, Result};
+
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Runs `future` to completion on this thread, parking it while it waits.
+///
+/// Unlike `futures::executor::block_on` it may be nested (a sync cached
+/// function calling another), and unlike tokio's it may run inside a runtime.
+/// Futures that need a tokio reactor or timer must be run with [`block_on_io`].
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    loop {
+        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+            return out;
+        }
+        std::thread::park();
+    }
+}
+
+/// Runs `future` on this thread within the I/O runtime's context, so that
+/// tokio timers and sockets work wherever the caller is.
+///
+/// # Errors
+/// When the I/O runtime could not be started (the OS refused a thread).
+pub fn block_on_io<F: Future>(future: F) -> Result<F::Output> {
+    let _context = io_handle()?.enter();
+    Ok(block_on(future))
+}
+
+/// The background runtime that owns remote connections: one worker thread,
+/// started on first use, alive for the life of the process.
+///
+/// # Errors
+/// When the runtime could not be started.
+pub fn io_handle() -> Result<&'static Handle> {
+    static IO: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
+    IO.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("memocache-io")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map(Runtime::handle)
+    .map_err(|e| {
+        Error::new(
+            ErrorKind::Connection,
+            format!("the memocache I/O runtime could not start: {e}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn nested_block_on_works() {
+        let v = block_on(async { block_on(async { 41 }) + 1 });
+        assert_eq!(v, 42);
+    }
+
+    #[test]
+    fn timers_work_from_a_plain_thread() {
+        let out = block_on_io(async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            7
+        })
+        .unwrap();
+        assert_eq!(out, 7);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn blocking_inside_a_runtime_does_not_panic() {
+        let out = block_on_io(async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            8
+        })
+        .unwrap();
+        assert_eq!(out, 8);
+    }
+}

@@ -1,0 +1,132 @@
+//! The failure policy around a remote backend: a time budget on every call
+//! and a circuit breaker, as a wrapper that is itself a [`Backend`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::backend::{Backend, BoxFuture, Expect, KeyTtl};
+use crate::breaker::{Breaker, BreakerState};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Keys per budget: a batch of `n` keys gets `ceil(n / BUDGET_KEYS)` budgets.
+const BUDGET_KEYS: usize = 500;
+
+/// Wraps a backend so that no call takes longer than its budget and, once the
+/// breaker is open, calls fail at once with [`ErrorKind::Unavailable`].
+#[derive(Debug)]
+pub struct Guarded<B> {
+    inner: B,
+    budget: Duration,
+    breaker: Arc<Breaker>,
+}
+
+impl<B: Backend> Guarded<B> {
+    /// Guards `inner` with `budget` per call and `breaker`.
+    pub fn new(inner: B, budget: Duration, breaker: Arc<Breaker>) -> Self {
+        Guarded {
+            inner,
+            budget,
+            breaker,
+        }
+    }
+
+    /// The breaker's state.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    fn guard<'a, T: Send + 'a>(
+        &'a self,
+        keys: usize,
+        call: impl FnOnce() -> BoxFuture<'a, Result<T>> + Send + 'a,
+    ) -> BoxFuture<'a, Result<T>> {
+        if !self.breaker.allow() {
+            return Box::pin(std::future::ready(Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("{} skipped: circuit breaker open", self.inner.name()),
+            ))));
+        }
+        let budget = self.budget * keys.div_ceil(BUDGET_KEYS).max(1) as u32;
+        Box::pin(async move {
+            // The timer is created on the I/O runtime, so it works whatever
+            // runtime (or none) the caller polls from.
+            let timed = {
+                let _context = crate::blocking::io_handle()?.enter();
+                tokio::time::timeout(budget, call())
+            };
+            let outcome = match timed.await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(Error::timeout(budget)),
+            };
+            match &outcome {
+                Err(e) if e.is_backend_failure() => self.breaker.failure(),
+                _ => self.breaker.success(),
+            }
+            outcome
+        })
+    }
+}
+
+impl<B: Backend> Backend for Guarded<B> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+    fn is_remote(&self) -> bool {
+        self.inner.is_remote()
+    }
+    fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>> {
+        self.guard(keys.len(), move || self.inner.get_many(keys))
+    }
+    fn set_many<'a>(
+        &'a self,
+        items: &'a [(String, Bytes)],
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<()>> {
+        self.guard(items.len(), move || self.inner.set_many(items, ttl))
+    }
+    fn set_if<'a>(
+        &'a self,
+        key: &'a str,
+        value: Bytes,
+        ttl: Option<Duration>,
+        expect: &'a Expect,
+    ) -> BoxFuture<'a, Result<bool>> {
+        self.guard(1, move || self.inner.set_if(key, value, ttl, expect))
+    }
+    fn delete<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<u64>> {
+        self.guard(keys.len(), move || self.inner.delete(keys))
+    }
+    fn delete_if<'a>(&'a self, key: &'a str, expect: &'a Expect) -> BoxFuture<'a, Result<bool>> {
+        self.guard(1, move || self.inner.delete_if(key, expect))
+    }
+    fn increment<'a>(
+        &'a self,
+        key: &'a str,
+        delta: i64,
+        ttl: Option<Duration>,
+    ) -> BoxFuture<'a, Result<i64>> {
+        self.guard(1, move || self.inner.increment(key, delta, ttl))
+    }
+    fn advance<'a>(&'a self, key: &'a str, floor: u64) -> BoxFuture<'a, Result<u64>> {
+        self.guard(1, move || self.inner.advance(key, floor))
+    }
+    fn expire<'a>(&'a self, key: &'a str, ttl: Duration) -> BoxFuture<'a, Result<bool>> {
+        self.guard(1, move || self.inner.expire(key, ttl))
+    }
+    fn ttl<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<KeyTtl>> {
+        self.guard(1, move || self.inner.ttl(key))
+    }
+    fn scan<'a>(
+        &'a self,
+        prefix: &'a str,
+        cursor: u64,
+        count: usize,
+    ) -> BoxFuture<'a, Result<(u64, Vec<String>)>> {
+        self.guard(count, move || self.inner.scan(prefix, cursor, count))
+    }
+    fn ping(&self) -> BoxFuture<'_, Result<()>> {
+        self.guard(1, move || self.inner.ping())
+    }
+}

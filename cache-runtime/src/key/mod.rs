@@ -1,0 +1,282 @@
+//! Where a key is built: names, argument digests and the key layout.
+//!
+//! An entry's key reads, left to right:
+//!
+//! ```text
+//! {prefix}:{namespace}:{generation}:{function}[:v{version}]:{digest}
+//! memocache:users:1795000000000000:app::users::load:v2:3f1c...e9 (32 hex digits)
+//! ```
+//!
+//! - `prefix` and `namespace` are [`Name`]s: ASCII letters, digits, `_`, `.`
+//!   and `-` only, so neither can hold the `:` separator or a glob character,
+//!   and a pattern built from them (`prefix:users:*`) never matches `users2`.
+//! - `generation` is the namespace's current generation (see the `namespace`
+//!   module); flushing a namespace moves it on, which makes every older key
+//!   unreachable at once.
+//! - `function` is the module path and name given by the macro at compile
+//!   time (or a handle's [`Name`]); it never comes from a caller.
+//! - `digest` is the keyed BLAKE3 hash, cut to 128 bits, of the canonical
+//!   encoding of the key arguments ([`canonical`]): nothing a caller passes
+//!   appears in a key, so no argument can forge a separator, and keys stay
+//!   bounded whatever the size of the arguments. A 128-bit cryptographic hash
+//!   gives no collision an attacker can find (2^64 work for a generic one).
+
+pub mod canonical;
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// The longest [`Name`]: keeps keys short and bounded.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// A validated name: a namespace, a key prefix or a cache handle's name.
+///
+/// One to [`MAX_NAME_LEN`] ASCII letters, digits, `_`, `.` or `-`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(Arc<str>);
+
+impl Name {
+    /// Validates `name`, saying which character or rule it breaks.
+    ///
+    /// ```
+    /// use memocache_runtime::key::Name;
+    /// assert!(Name::new("users").is_ok());
+    /// let err = Name::new("users:*").unwrap_err();
+    /// assert!(err.to_string().contains("`:`"));
+    /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) for an empty
+    /// or over-long name, or one with a character outside `[A-Za-z0-9_.-]`.
+    pub fn new(name: &str) -> Result<Self> {
+        Self::check(name, "name")?;
+        Ok(Name(name.into()))
+    }
+
+    pub(crate) fn check(name: &str, what: &str) -> Result<()> {
+        if name.is_empty() {
+            return Err(Error::invalid(format!("the {what} is empty")));
+        }
+        if name.len() > MAX_NAME_LEN {
+            return Err(Error::invalid(format!(
+                "the {what} `{}...` is {} bytes long; the limit is {MAX_NAME_LEN}",
+                name.chars().take(16).collect::<String>(),
+                name.len()
+            )));
+        }
+        if let Some(bad) = name
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+        {
+            return Err(Error::invalid(format!(
+                "the {what} `{}` contains `{}`; use only ASCII letters, digits, `_`, `.` and `-`",
+                name.escape_debug(),
+                bad.escape_debug()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The name as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+/// The 128-bit digest of a function's key arguments.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest([u8; 16]);
+
+impl Digest {
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({self})")
+    }
+}
+
+/// Hashes canonical argument encodings with keyed BLAKE3.
+///
+/// The BLAKE3 key is derived from the deployment secret (or from nothing):
+/// with a secret, nobody without it can predict the key of given arguments.
+/// Its `Debug` never shows the secret.
+#[derive(Clone)]
+pub struct KeyHasher {
+    key: [u8; 32],
+    secret_set: bool,
+}
+
+const DIGEST_CONTEXT: &str = "memocache 2026-11 argument digest v1";
+
+impl KeyHasher {
+    /// A hasher keyed by `secret` (empty: no secret).
+    pub fn new(secret: &[u8]) -> Self {
+        KeyHasher {
+            key: blake3::derive_key(DIGEST_CONTEXT, secret),
+            secret_set: !secret.is_empty(),
+        }
+    }
+
+    /// The digest of already canonical bytes.
+    pub fn digest_bytes(&self, canonical: &[u8]) -> Digest {
+        let hash = blake3::keyed_hash(&self.key, canonical);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&hash.as_bytes()[..16]);
+        Digest(out)
+    }
+
+    /// The digest of `args`, encoded canonically.
+    ///
+    /// # Errors
+    /// When `args`' `Serialize` impl fails.
+    pub fn digest<T: Serialize + ?Sized>(&self, args: &T) -> Result<Digest> {
+        Ok(self.digest_bytes(&canonical::to_canonical_bytes(args)?))
+    }
+}
+
+impl Default for KeyHasher {
+    fn default() -> Self {
+        KeyHasher::new(b"")
+    }
+}
+
+impl fmt::Debug for KeyHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyHasher")
+            .field(
+                "secret",
+                &if self.secret_set {
+                    "<redacted>"
+                } else {
+                    "<none>"
+                },
+            )
+            .finish()
+    }
+}
+
+/// Everything of an entry's key but the generation, which is read at call time.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EntryKey {
+    /// The entry's namespace.
+    pub namespace: Name,
+    /// `function[:v{version}]:{digest}`: the part after the generation.
+    pub tail: String,
+}
+
+impl EntryKey {
+    /// The key of `function` (a module path and name, or a handle's name),
+    /// at `version`, for arguments whose digest is `digest`.
+    pub fn new(namespace: Name, function: &str, version: Option<u32>, digest: Digest) -> Self {
+        let tail = match version {
+            Some(v) => format!("{function}:v{v}:{digest}"),
+            None => format!("{function}:{digest}"),
+        };
+        EntryKey { namespace, tail }
+    }
+
+    /// The full key under `generation`.
+    pub fn render(&self, prefix: &Name, generation: u64) -> String {
+        format!("{prefix}:{}:{generation}:{}", self.namespace, self.tail)
+    }
+}
+
+/// The key holding a namespace's current generation.
+pub fn generation_key(prefix: &Name, namespace: &Name) -> String {
+    format!("{prefix}:{namespace}:gen")
+}
+
+/// The pattern matching every entry of `namespace` at `generation`, for `SCAN`.
+pub fn generation_pattern(prefix: &Name, namespace: &Name, generation: u64) -> String {
+    format!("{prefix}:{namespace}:{generation}:*")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_reject_separators_and_globs() {
+        for bad in ["", "a:b", "a*", "a?", "a[b]", "a b", "é", "a\nb", "a{b}"] {
+            let err = Name::new(bad).unwrap_err();
+            assert!(err.is_invalid_input(), "{bad:?} accepted");
+        }
+        assert!(Name::new(&"x".repeat(MAX_NAME_LEN + 1)).is_err());
+        assert!(Name::new(&"x".repeat(MAX_NAME_LEN)).is_ok());
+        assert!(Name::new("users.v2_eu-west").is_ok());
+    }
+
+    /// Golden: the digest of known arguments. A change here changes every key
+    /// in every deployment: bump `DIGEST_CONTEXT` and say so in the changelog.
+    #[test]
+    fn golden_digests() {
+        let h = KeyHasher::default();
+        assert_eq!(
+            h.digest(&(42u64, "alice")).unwrap().to_string(),
+            GOLDEN_TUPLE
+        );
+        assert_eq!(h.digest(&()).unwrap().to_string(), GOLDEN_UNIT);
+        let keyed = KeyHasher::new(b"s3cret");
+        assert_eq!(
+            keyed.digest(&(42u64, "alice")).unwrap().to_string(),
+            GOLDEN_KEYED
+        );
+    }
+
+    const GOLDEN_TUPLE: &str = "932899e582af1475758be19fd70256af";
+    const GOLDEN_UNIT: &str = "91652fe8936a92273f4845859abb6e63";
+    const GOLDEN_KEYED: &str = "e84a6181b07c778fd82c61f10c1a63aa";
+
+    #[test]
+    fn golden_key_layout() {
+        let prefix = Name::new("memocache").unwrap();
+        let digest = KeyHasher::default().digest(&(42u64, "alice")).unwrap();
+        let key = EntryKey::new(Name::new("users").unwrap(), "app::load", Some(2), digest);
+        assert_eq!(
+            key.render(&prefix, 7),
+            format!("memocache:users:7:app::load:v2:{GOLDEN_TUPLE}")
+        );
+        assert_eq!(
+            generation_key(&prefix, &key.namespace),
+            "memocache:users:gen"
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_secret() {
+        let h = KeyHasher::new(b"hunter2");
+        let shown = format!("{h:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(shown.contains("redacted"));
+    }
+}

@@ -1,0 +1,43 @@
+//! The runtime of memocache: the cache manager, the backends, keys, value
+//! envelopes and the failure policy. Users depend on the `memocache` crate,
+//! which re-exports what they need from here.
+//!
+//! Where things are:
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `manager.rs` | one cached call, namespace flush, the global cache |
+//! | `typed.rs` | the explicit typed API, [`Cache`] |
+//! | `key/` | key layout, names, argument digests, canonical encoding |
+//! | `envelope.rs` | what a stored entry holds, codecs, compression |
+//! | `backend/` | the [`Backend`] trait, memory and Redis backends, conformance suite |
+//! | `guard.rs`, `breaker.rs` | time budget and circuit breaker around remote backends |
+//! | `singleflight.rs` | one computation for concurrent misses |
+//! | `store.rs` | the sharded bounded map under the memory backend |
+//! | `blocking.rs` | how sync callers drive async backends |
+//! | `config.rs` | configuration from code, environment or `memocache.toml` |
+#![deny(missing_docs)]
+
+pub mod backend;
+pub mod blocking;
+pub mod breaker;
+pub mod config;
+pub mod envelope;
+mod error;
+pub mod guard;
+pub mod key;
+pub mod manager;
+mod random;
+pub mod singleflight;
+pub mod stats;
+pub mod store;
+pub mod typed;
+
+pub use backend::{Backend, BackendExt};
+pub use blocking::block_on;
+pub use breaker::BreakerState;
+pub use config::{Config, ConfigBuilder};
+pub use error::{Error, ErrorKind, Result};
+pub use manager::{global, init, init_from_env, Health, Manager};
+pub use stats::StatsSnapshot;
+pub use typed::Cache;

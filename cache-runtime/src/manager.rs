@@ -1,0 +1,633 @@
+//! The cache manager: what one cached call does, how a namespace is flushed,
+//! and the global instance that `#[cached]` functions use.
+//!
+//! # One cached call
+//!
+//! 1. [`Manager::read`]: one round trip reads the namespace's generation and
+//!    the entry under the generation this process last saw (`MGET gen key`).
+//!    If the generation moved on (a flush, maybe in another process), the
+//!    entry is read again under the live one.
+//! 2. A value entry that decodes is a hit. Anything else is a miss: no entry,
+//!    a tombstone left by a removal, or bytes that do not decode (counted,
+//!    then overwritten or deleted).
+//! 3. On a miss the caller joins the key's single flight: one computes, the
+//!    others wait for its value.
+//! 4. The leader computes and stores with a conditional write: "only if the
+//!    key still holds what I read". A removal that happened meanwhile left a
+//!    new tombstone there, so the late write is refused.
+//! 5. Backend trouble anywhere is counted, logged (at most once a second) and
+//!    treated as a miss that is not stored: the caller always gets its value.
+//!
+//! # Flushing
+//!
+//! Every key holds its namespace's generation. [`Manager::flush_namespace`]
+//! moves the generation on in one atomic backend call: from that moment every
+//! reader, in every process, validates against the new generation in the same
+//! round trip as its read, so nothing older is ever returned; computations in
+//! flight write under the old generation, where nobody looks. Old entries are
+//! then deleted in the background (`SCAN` + `UNLINK` in small batches, with a
+//! pause between them) and expire by TTL anyway. No `KEYS`, no `FLUSHDB`.
+//!
+//! Generations start at the current Unix time in microseconds and only grow
+//! (`max(old + 1, now)`): if Redis evicts the generation key, the next one is
+//! still newer than every generation used before, so no old entry comes back.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::backend::memory::MemoryBackend;
+use crate::backend::{Backend, BackendExt, Expect};
+use crate::breaker::{Breaker, BreakerState};
+use crate::config::{BackendUrl, Config};
+use crate::envelope::{self, Encoding, Kind, STAMP_END};
+use crate::error::{Error, ErrorKind, Result};
+use crate::guard::Guarded;
+use crate::key::{generation_key, Digest, EntryKey, KeyHasher, Name};
+use crate::singleflight::{Flights, Joined, Leader};
+use crate::stats::{Stats, StatsSnapshot};
+
+/// Keys per step of the background sweep of old generations.
+const SWEEP_BATCH: usize = 200;
+/// Pause between two sweep steps, so the sweep never hogs the server.
+const SWEEP_PAUSE: Duration = Duration::from_millis(2);
+
+/// The cache: a backend, the configuration, and the state shared by every
+/// cached function (generations seen, flights in progress, counters).
+///
+/// Most code uses the global one through `#[cached]` and [`crate::Cache`];
+/// build your own with [`Manager::new`] to use several caches in one process.
+pub struct Manager {
+    backend: Arc<dyn Backend>,
+    breaker: Option<Arc<Breaker>>,
+    config: Config,
+    hasher: KeyHasher,
+    generations: RwLock<HashMap<Name, u64>>,
+    flights: Flights,
+    stats: Stats,
+    disabled: Option<String>,
+}
+
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Manager")
+            .field("backend", &self.backend)
+            .field("config", &self.config)
+            .field("disabled", &self.disabled)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The raw state of one entry, read together with its namespace's generation.
+#[derive(Debug, Clone)]
+pub struct Read {
+    /// The live generation of the namespace.
+    pub generation: u64,
+    /// The entry's full key under that generation.
+    pub full_key: String,
+    /// What the key holds.
+    pub raw: Option<Bytes>,
+}
+
+/// The outcome of [`Manager::begin`].
+pub enum Begin<'a, V> {
+    /// The cache had the value.
+    Hit(V),
+    /// The caller must compute, then hand the value to [`Manager::finish`].
+    Compute(Ticket<'a>),
+}
+
+/// A caller's duty to compute a value, and where to store it.
+pub struct Ticket<'a> {
+    target: Option<Target>,
+    leader: Option<Leader<'a>>,
+    started: Instant,
+}
+
+struct Target {
+    full_key: String,
+    /// What the key held when the miss was read: the write happens only if it
+    /// still holds it.
+    expect: Expect,
+    /// The key held bytes that did not decode: delete them if nothing replaces them.
+    corrupt: bool,
+}
+
+impl Ticket<'_> {
+    fn bypass() -> Self {
+        Ticket {
+            target: None,
+            leader: None,
+            started: Instant::now(),
+        }
+    }
+}
+
+/// The result of a health check.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Health {
+    /// The backend's name.
+    pub backend: &'static str,
+    /// Whether it answered.
+    pub ok: bool,
+    /// How long the check took.
+    pub latency: Duration,
+    /// The circuit breaker's state, for remote backends.
+    pub breaker: Option<BreakerState>,
+    /// What went wrong, if anything.
+    pub error: Option<String>,
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(1, |d| d.as_micros() as u64)
+}
+
+fn parse_generation(raw: &[u8]) -> Result<u64> {
+    std::str::from_utf8(raw)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Deserialization,
+                "the namespace generation is not a number (a flush repairs it)",
+            )
+        })
+}
+
+/// The generation segment of a full key (`prefix:ns:GEN:...`).
+fn generation_of(key: &str) -> Option<u64> {
+    key.splitn(4, ':').nth(2)?.parse().ok()
+}
+
+impl Manager {
+    /// A manager for `config`. Connects lazily: a Redis that is down now
+    /// makes calls miss, not this fail.
+    ///
+    /// # Errors
+    /// When the backend cannot be set up from the configuration (a bad URL,
+    /// TLS asked without the `tls` feature, an unreadable CA file).
+    pub fn new(config: Config) -> Result<Self> {
+        match &config.backend {
+            BackendUrl::Memory => {
+                let backend =
+                    MemoryBackend::new(config.memory_max_entries, config.memory_max_bytes);
+                Ok(Self::with_backend(config, Arc::new(backend)))
+            }
+            #[cfg(feature = "redis")]
+            BackendUrl::Redis(url) => {
+                let backend = crate::backend::redis::RedisBackend::new(
+                    &crate::backend::redis::RedisOptions {
+                        url: url.clone(),
+                        connect_timeout: config.connect_timeout,
+                        response_timeout: config.budget,
+                        tls_ca_file: config.tls_ca_file.clone(),
+                    },
+                )?;
+                Ok(Self::with_backend(config, Arc::new(backend)))
+            }
+            #[cfg(not(feature = "redis"))]
+            BackendUrl::Redis(url) => Err(Error::invalid(format!(
+                "{url} needs the Redis backend, but memocache was built without its \
+                 `redis` feature; enable it (it is a default feature)"
+            ))),
+        }
+    }
+
+    /// A manager over any backend. Remote backends get the time budget and
+    /// circuit breaker of `config`.
+    pub fn with_backend(config: Config, backend: Arc<dyn Backend>) -> Self {
+        let (backend, breaker): (Arc<dyn Backend>, _) = if backend.is_remote() {
+            let breaker = Arc::new(Breaker::new(
+                config.breaker_threshold,
+                config.breaker_cooldown,
+                config.budget * 2,
+            ));
+            (
+                Arc::new(Guarded::new(backend, config.budget, breaker.clone())),
+                Some(breaker),
+            )
+        } else {
+            (backend, None)
+        };
+        let hasher = KeyHasher::new(
+            config
+                .key_secret
+                .as_ref()
+                .map_or(&[][..], |s| s.expose().as_bytes()),
+        );
+        Manager {
+            backend,
+            breaker,
+            config,
+            hasher,
+            generations: RwLock::new(HashMap::new()),
+            flights: Flights::default(),
+            stats: Stats::default(),
+            disabled: None,
+        }
+    }
+
+    /// A manager that caches nothing: every call computes. Used when the
+    /// environment's configuration is broken, so that cached functions still
+    /// return correct values while the error is logged.
+    fn disabled(reason: String) -> Self {
+        let mut m = Self::with_backend(
+            Config::default(),
+            Arc::new(crate::backend::disabled::Disabled::new(reason.clone())),
+        );
+        m.disabled = Some(reason);
+        m
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The backend (with its budget and breaker, if remote).
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The hasher of key arguments.
+    pub fn hasher(&self) -> &KeyHasher {
+        &self.hasher
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// The key of an entry: `function` (module path and name), `version`, and
+    /// the digest of the arguments.
+    pub fn entry_key(
+        &self,
+        namespace: &Name,
+        function: &str,
+        version: Option<u32>,
+        digest: Digest,
+    ) -> EntryKey {
+        EntryKey::new(namespace.clone(), function, version, digest)
+    }
+
+    /// Pings the backend.
+    pub async fn health(&self) -> Health {
+        let started = Instant::now();
+        let outcome = match &self.disabled {
+            Some(reason) => Err(Error::new(ErrorKind::Unavailable, reason.clone())),
+            None => self.backend.ping().await,
+        };
+        Health {
+            backend: self.backend.name(),
+            ok: outcome.is_ok(),
+            latency: started.elapsed(),
+            breaker: self.breaker.as_ref().map(|b| b.state()),
+            error: outcome.err().map(|e| e.to_string()),
+        }
+    }
+
+    fn cached_generation(&self, namespace: &Name) -> u64 {
+        self.generations.read().get(namespace).copied().unwrap_or(0)
+    }
+
+    fn remember_generation(&self, namespace: &Name, generation: u64) {
+        let mut gens = self.generations.write();
+        let seen = gens.entry(namespace.clone()).or_insert(0);
+        *seen = (*seen).max(generation);
+    }
+
+    /// Reads an entry and its namespace's live generation (one round trip,
+    /// two when the generation moved on since this process last looked).
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn read(&self, key: &EntryKey) -> Result<Read> {
+        let prefix = &self.config.prefix;
+        let gen_key = generation_key(prefix, &key.namespace);
+        let mut guess = self.cached_generation(&key.namespace);
+        for _ in 0..2 {
+            let keys = [gen_key.clone(), key.render(prefix, guess)];
+            let mut values = self.backend.get_many(&keys).await?;
+            let raw = values.pop().flatten();
+            let live = match values.pop().flatten() {
+                Some(g) => parse_generation(&g)?,
+                None => self.start_generation(&gen_key).await?,
+            };
+            if live == guess {
+                let [_, full_key] = keys;
+                return Ok(Read {
+                    generation: live,
+                    full_key,
+                    raw,
+                });
+            }
+            self.remember_generation(&key.namespace, live);
+            guess = live;
+        }
+        // The generation moved twice during this call: a miss under the
+        // newest one is the right answer.
+        Ok(Read {
+            generation: guess,
+            full_key: key.render(prefix, guess),
+            raw: None,
+        })
+    }
+
+    /// Creates a namespace's generation key if it is missing.
+    async fn start_generation(&self, gen_key: &str) -> Result<u64> {
+        let fresh = now_micros();
+        let created = self
+            .backend
+            .set_if(
+                gen_key,
+                Bytes::from(fresh.to_string()),
+                None,
+                &Expect::Absent,
+            )
+            .await?;
+        if created {
+            return Ok(fresh);
+        }
+        match self.backend.get(gen_key).await? {
+            Some(g) => parse_generation(&g),
+            None => Err(Error::new(
+                ErrorKind::Backend,
+                "the namespace generation vanished while being created",
+            )),
+        }
+    }
+
+    /// Looks `key` up; on a miss, joins or leads its single flight.
+    pub async fn begin<V>(&self, key: &EntryKey) -> Begin<'_, V>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let read = match self.read(key).await {
+            Ok(read) => read,
+            Err(e) => {
+                self.stats.error("a cache read", &e);
+                self.stats.miss();
+                return Begin::Compute(Ticket::bypass());
+            }
+        };
+        let (expect, corrupt, flight_tag) = match &read.raw {
+            None => (Expect::Absent, false, 0),
+            Some(bytes) => match envelope::read_header(bytes) {
+                Ok(header) => {
+                    if header.kind == Kind::Value {
+                        match envelope::decode_value::<V>(&header, bytes) {
+                            Ok(value) => {
+                                self.stats.hit();
+                                return Begin::Hit(value);
+                            }
+                            Err(e) => self.stats.corrupt(&read.full_key, &e),
+                        }
+                    }
+                    let stamp = Bytes::copy_from_slice(&bytes[..STAMP_END]);
+                    (
+                        Expect::Prefix(stamp),
+                        header.kind == Kind::Value,
+                        header.stamp,
+                    )
+                }
+                Err(e) => {
+                    self.stats.corrupt(&read.full_key, &e);
+                    (Expect::Exact(bytes.clone()), true, 1)
+                }
+            },
+        };
+        let target = Target {
+            full_key: read.full_key,
+            expect,
+            corrupt,
+        };
+        let flight = format!("{}#{flight_tag:x}", target.full_key);
+        match self.flights.join(flight).await {
+            Joined::Done(shared) => match shared.downcast_ref::<V>() {
+                Some(value) => {
+                    self.stats.hit();
+                    Begin::Hit(value.clone())
+                }
+                None => {
+                    self.stats.miss();
+                    Begin::Compute(Ticket::bypass())
+                }
+            },
+            Joined::Leader(leader) => {
+                self.stats.miss();
+                Begin::Compute(Ticket {
+                    target: Some(target),
+                    leader: Some(leader),
+                    started: Instant::now(),
+                })
+            }
+        }
+    }
+
+    /// Stores the value a [`Ticket`] computed (if `store` and it took less
+    /// than the removal window) and hands it to the waiters of its flight.
+    pub async fn finish<V>(&self, ticket: Ticket<'_>, value: &V, store: bool, ttl: Duration)
+    where
+        V: Serialize + Clone + Send + Sync + 'static,
+    {
+        let elapsed = ticket.started.elapsed();
+        if let Some(target) = &ticket.target {
+            if store && elapsed < self.config.removal_window {
+                self.store(target, value, ttl, elapsed).await;
+            } else if target.corrupt {
+                if let Err(e) = self
+                    .backend
+                    .delete_if(&target.full_key, &target.expect)
+                    .await
+                {
+                    self.stats.error("deleting a corrupt entry", &e);
+                }
+            }
+        }
+        if let Some(leader) = ticket.leader {
+            leader.publish(Arc::new(value.clone()));
+        }
+    }
+
+    async fn store<V: Serialize>(&self, target: &Target, value: &V, ttl: Duration, took: Duration) {
+        let bytes = match envelope::encode_value(value, Encoding::default(), ttl, took) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.stats.error("encoding a value", &e);
+                return;
+            }
+        };
+        match self
+            .backend
+            .set_if(&target.full_key, bytes.into(), Some(ttl), &target.expect)
+            .await
+        {
+            Ok(true) => self.stats.store(),
+            // A removal or another writer changed the key meanwhile: theirs stands.
+            Ok(false) => {}
+            Err(e) => self.stats.error("a cache write", &e),
+        }
+    }
+
+    /// Removes one entry: leaves a tombstone, so that computations which
+    /// started before the removal cannot store their (older) value after it.
+    /// Returns whether a value was there.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn remove(&self, key: &EntryKey) -> Result<bool> {
+        let read = self.read(key).await?;
+        let existed = read
+            .raw
+            .as_deref()
+            .and_then(|b| envelope::read_header(b).ok())
+            .is_some_and(|h| h.kind == Kind::Value);
+        let window = self.config.removal_window;
+        self.backend
+            .set(
+                &read.full_key,
+                envelope::encode_tombstone(window).into(),
+                Some(window),
+            )
+            .await?;
+        Ok(existed)
+    }
+
+    /// Makes every entry of `namespace` unreachable, at once and in every
+    /// process, then deletes the old entries in the background.
+    ///
+    /// Once this returns, no process returns an entry computed before it,
+    /// including computations that were in flight while it ran.
+    ///
+    /// # Errors
+    /// An invalid namespace, or a backend failure (then nothing was flushed).
+    pub async fn flush_namespace(&self, namespace: &str) -> Result<()> {
+        Name::check(namespace, "namespace")?;
+        let namespace = Name::new(namespace)?;
+        let gen_key = generation_key(&self.config.prefix, &namespace);
+        let generation = self.backend.advance(&gen_key, now_micros()).await?;
+        self.remember_generation(&namespace, generation);
+        tracing::info!(namespace = %namespace, generation, "memocache: namespace flushed");
+        self.spawn_sweep(namespace, generation);
+        Ok(())
+    }
+
+    fn spawn_sweep(&self, namespace: Name, live: u64) {
+        let Ok(io) = crate::blocking::io_handle() else {
+            return;
+        };
+        let backend = self.backend.clone();
+        let prefix = format!("{}:{namespace}:", self.config.prefix);
+        io.spawn(async move {
+            match sweep(&*backend, &prefix, live).await {
+                Ok(n) => tracing::debug!(prefix, deleted = n, "memocache: old generations swept"),
+                Err(e) => tracing::debug!(prefix, error = %e, "memocache: sweep stopped; TTLs will reclaim the rest"),
+            }
+        });
+    }
+}
+
+/// Deletes the entries under `prefix` whose generation is older than `live`.
+async fn sweep(backend: &dyn Backend, prefix: &str, live: u64) -> Result<u64> {
+    let mut cursor = 0;
+    let mut deleted = 0;
+    loop {
+        let (next, keys) = backend.scan(prefix, cursor, SWEEP_BATCH).await?;
+        let old: Vec<String> = keys
+            .into_iter()
+            .filter(|k| generation_of(k).is_some_and(|g| g < live))
+            .collect();
+        if !old.is_empty() {
+            deleted += backend.delete(&old).await?;
+        }
+        if next == 0 {
+            return Ok(deleted);
+        }
+        cursor = next;
+        tokio::time::sleep(SWEEP_PAUSE).await;
+    }
+}
+
+static GLOBAL: OnceLock<Arc<Manager>> = OnceLock::new();
+
+/// Sets up the global cache from `config`. Call it once, early in `main`,
+/// before any cached function runs.
+///
+/// # Errors
+/// [`ErrorKind::AlreadyInitialized`] if the global cache exists already
+/// (from an earlier `init`, or from a cached call that set it up from the
+/// environment), or the errors of [`Manager::new`].
+pub fn init(config: Config) -> Result<()> {
+    let manager = Arc::new(Manager::new(config)?);
+    install(manager)
+}
+
+/// Sets up the global cache from the environment and `memocache.toml`
+/// ([`Config::from_env`]), reporting any error instead of logging it.
+///
+/// # Errors
+/// As [`init`], plus configuration errors.
+pub fn init_from_env() -> Result<()> {
+    init(Config::from_env()?)
+}
+
+fn install(manager: Arc<Manager>) -> Result<()> {
+    let describe = describe(&manager);
+    let mut installed = false;
+    GLOBAL.get_or_init(|| {
+        installed = true;
+        manager
+    });
+    if installed {
+        tracing::info!("memocache: {describe}");
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::AlreadyInitialized,
+            "the global cache is already set up (by an earlier init, or by the first \
+             cached call, which reads the environment); call init once, before any cached call",
+        ))
+    }
+}
+
+fn describe(manager: &Manager) -> String {
+    match &manager.config.backend {
+        BackendUrl::Memory => "caching in process memory".to_owned(),
+        BackendUrl::Redis(url) => format!("caching in Redis at {url}"),
+    }
+}
+
+/// The global cache, set up from the environment on first use if [`init`]
+/// was not called. With nothing configured it caches in process memory, and
+/// says so once in the log. A broken configuration is logged as an error and
+/// disables caching (every call computes) rather than failing calls.
+pub fn global() -> &'static Arc<Manager> {
+    GLOBAL.get_or_init(|| {
+        let manager = match Config::from_env().and_then(Manager::new) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(error = %e, "memocache: bad configuration; caching is disabled");
+                Manager::disabled(e.to_string())
+            }
+        };
+        if manager.disabled.is_none() {
+            if manager.config.backend == BackendUrl::Memory {
+                tracing::info!(
+                    "memocache: no MEMOCACHE_URL or memocache.toml; caching in process memory"
+                );
+            } else {
+                tracing::info!("memocache: {}", describe(&manager));
+            }
+        }
+        Arc::new(manager)
+    })
+}

@@ -1,0 +1,178 @@
+//! Single-flight: concurrent misses on one key share one computation.
+//!
+//! The first caller of a key leads: it computes and publishes the value;
+//! the others wait on the flight's lock, then take the published value. If
+//! the leader is cancelled or panics, its lock guard drops without a value
+//! and the next waiter leads instead (the approach of moka's value
+//! initialiser). An async mutex makes it work for async callers and, through
+//! `blocking::block_on`, for sync ones.
+//!
+//! A flight is identified by the full key (generation included) and the
+//! state the leader observed (absent, or the stamp of a tombstone): a caller
+//! that arrives after a flush or a removal never joins a computation that
+//! started before it.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
+
+/// A value shared between the leader and the waiters of a flight.
+pub type Shared = Arc<dyn Any + Send + Sync>;
+
+type Slot = Arc<AsyncMutex<Option<Shared>>>;
+
+const SHARDS: usize = 16;
+
+/// The flights in progress, by flight key.
+#[derive(Debug)]
+pub struct Flights {
+    shards: [Mutex<HashMap<String, Slot>>; SHARDS],
+    hasher: RandomState,
+}
+
+/// What joining a flight gives.
+pub enum Joined<'a> {
+    /// Another caller computed the value meanwhile.
+    Done(Shared),
+    /// This caller computes; it must [`Leader::publish`] the value.
+    Leader(Leader<'a>),
+}
+
+/// The right and duty to compute a flight's value.
+pub struct Leader<'a> {
+    flights: &'a Flights,
+    key: String,
+    slot: Slot,
+    guard: Option<OwnedMutexGuard<Option<Shared>>>,
+}
+
+impl Default for Flights {
+    fn default() -> Self {
+        Flights {
+            shards: std::array::from_fn(|_| Mutex::new(HashMap::new())),
+            hasher: RandomState::new(),
+        }
+    }
+}
+
+impl Flights {
+    fn shard(&self, key: &str) -> &Mutex<HashMap<String, Slot>> {
+        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
+    }
+
+    /// Joins the flight of `key`, starting it if there is none.
+    pub async fn join(&self, key: String) -> Joined<'_> {
+        let slot = self
+            .shard(&key)
+            .lock()
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let guard = slot.clone().lock_owned().await;
+        match guard.as_ref() {
+            Some(value) => Joined::Done(value.clone()),
+            None => Joined::Leader(Leader {
+                flights: self,
+                key,
+                slot,
+                guard: Some(guard),
+            }),
+        }
+    }
+
+    /// How many flights are in progress.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.lock().len()).sum()
+    }
+
+    /// Whether no flight is in progress.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn forget(&self, key: &str, slot: &Slot) {
+        let mut shard = self.shard(key).lock();
+        if shard.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
+            shard.remove(key);
+        }
+    }
+}
+
+impl Leader<'_> {
+    /// Hands `value` to every waiter and ends the flight.
+    pub fn publish(mut self, value: Shared) {
+        if let Some(mut guard) = self.guard.take() {
+            *guard = Some(value);
+        }
+    }
+}
+
+impl Drop for Leader<'_> {
+    fn drop(&mut self) {
+        // New callers start a new flight from here on; waiters already
+        // queued get the value, or lead in turn if there is none.
+        self.flights.forget(&self.key, &self.slot);
+        drop(self.guard.take());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    async fn run(flights: &Flights, runs: &AtomicUsize) -> u64 {
+        match flights.join("k".into()).await {
+            Joined::Done(v) => *v.downcast_ref::<u64>().unwrap(),
+            Joined::Leader(leader) => {
+                runs.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                leader.publish(Arc::new(7u64));
+                7
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_computation_for_many_callers() {
+        let flights = Arc::new(Flights::default());
+        let runs = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let (f, r) = (flights.clone(), runs.clone());
+                tokio::spawn(async move { run(&f, &r).await })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), 7);
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(flights.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_leader_hands_over() {
+        let flights = Arc::new(Flights::default());
+        let Joined::Leader(leader) = flights.join("k".into()).await else {
+            panic!("first caller leads");
+        };
+        let f2 = flights.clone();
+        let waiter = tokio::spawn(async move {
+            match f2.join("k".into()).await {
+                Joined::Leader(l) => {
+                    l.publish(Arc::new(1u8));
+                    "took over"
+                }
+                Joined::Done(_) => "got a value",
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(leader);
+        assert_eq!(waiter.await.unwrap(), "took over");
+    }
+}

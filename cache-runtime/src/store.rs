@@ -1,0 +1,422 @@
+//! A sharded, bounded, in-process map with per-entry expiry: the storage of
+//! the memory backend.
+//!
+//! Reads take one shard's read lock (never a global lock) and mark the entry
+//! used with a relaxed atomic store. Writes take one shard's write lock. Each
+//! shard holds at most its share of the entry and byte bounds; past either,
+//! it evicts, expired entries first, else the least recently used of a small
+//! sample (the approach of Redis' `allkeys-lru`): O(1) per eviction and no
+//! global list to maintain on the hit path.
+
+use std::borrow::Borrow;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use parking_lot::RwLock;
+
+/// How many entries one eviction looks at.
+const EVICTION_SAMPLE: usize = 8;
+/// Fixed bookkeeping cost counted per entry, in bytes.
+const ENTRY_OVERHEAD: usize = 64;
+
+/// Bounds of a [`Store`]. Both apply; `usize::MAX` disables one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// The most entries held.
+    pub max_entries: usize,
+    /// The most bytes held, keys and values and a fixed per-entry overhead.
+    pub max_bytes: usize,
+}
+
+/// Microseconds since the first use of a store: a monotonic clock in a u64.
+fn now_tick() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_micros() as u64 + 1
+}
+
+struct Slot<V> {
+    value: V,
+    /// Tick after which the entry is gone; 0: never.
+    expires_at: u64,
+    last_used: AtomicU64,
+    weight: usize,
+}
+
+impl<V> Slot<V> {
+    fn is_live(&self, now: u64) -> bool {
+        self.expires_at == 0 || now < self.expires_at
+    }
+}
+
+struct Shard<K, V> {
+    map: HashMap<K, Slot<V>>,
+    bytes: usize,
+}
+
+/// What [`Store::update`] does with the entry it was shown.
+#[derive(Debug)]
+pub enum Update<V> {
+    /// Leave it as it is.
+    Keep,
+    /// Store this value, with this time to live (`None`: no expiry).
+    Set(V, Option<Duration>),
+    /// Store this value, keeping the entry's expiry.
+    SetKeepingExpiry(V),
+    /// Remove the entry.
+    Remove,
+}
+
+/// What an entry weighs: its key's and value's bytes.
+pub trait Weigh {
+    /// The bytes this holds on the heap, roughly.
+    fn weight(&self) -> usize;
+}
+
+impl Weigh for String {
+    fn weight(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Weigh for bytes::Bytes {
+    fn weight(&self) -> usize {
+        self.len()
+    }
+}
+
+/// A sharded, bounded map with per-entry expiry.
+pub struct Store<K, V> {
+    shards: Box<[RwLock<Shard<K, V>>]>,
+    hasher: RandomState,
+    shard_bounds: Bounds,
+}
+
+impl<K, V> std::fmt::Debug for Store<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("shards", &self.shards.len())
+            .field("shard_bounds", &self.shard_bounds)
+            .finish()
+    }
+}
+
+fn expiry_tick(ttl: Option<Duration>) -> u64 {
+    match ttl {
+        None => 0,
+        Some(ttl) => {
+            now_tick().saturating_add(ttl.as_micros().clamp(1, u128::from(u64::MAX / 2)) as u64)
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
+    /// A store within `bounds`.
+    pub fn new(bounds: Bounds) -> Self {
+        let threads = std::thread::available_parallelism().map_or(4, |n| n.get());
+        let shards = (threads * 4).next_power_of_two().clamp(4, 64);
+        let share = |total: usize| {
+            if total == usize::MAX {
+                usize::MAX
+            } else {
+                (total / shards).max(1)
+            }
+        };
+        Store {
+            shards: (0..shards)
+                .map(|_| {
+                    RwLock::new(Shard {
+                        map: HashMap::new(),
+                        bytes: 0,
+                    })
+                })
+                .collect(),
+            hasher: RandomState::new(),
+            shard_bounds: Bounds {
+                max_entries: share(bounds.max_entries),
+                max_bytes: share(bounds.max_bytes),
+            },
+        }
+    }
+
+    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<Shard<K, V>> {
+        let h = self.hasher.hash_one(key) as usize;
+        &self.shards[h & (self.shards.len() - 1)]
+    }
+
+    /// The live value of `key`.
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let now = now_tick();
+        let shard = self.shard(key).read();
+        let slot = shard.map.get(key)?;
+        if !slot.is_live(now) {
+            return None;
+        }
+        slot.last_used.store(now, Ordering::Relaxed);
+        Some(slot.value.clone())
+    }
+
+    /// Calls `f` with the live value of `key` (or `None`) under the shard's
+    /// write lock and applies the [`Update`] it returns: an atomic
+    /// read-modify-write, for compare-and-set and counters.
+    pub fn update<F, R>(&self, key: &K, f: F) -> R
+    where
+        F: FnOnce(Option<&V>) -> (Update<V>, R),
+    {
+        let now = now_tick();
+        let mut shard = self.shard(key).write();
+        let current = shard.map.get(key).filter(|s| s.is_live(now));
+        let kept_expiry = current.map_or(0, |s| s.expires_at);
+        let (update, result) = f(current.map(|s| &s.value));
+        match update {
+            Update::Keep => {}
+            Update::Set(value, ttl) => {
+                self.insert_locked(&mut shard, key.clone(), value, expiry_tick(ttl), now);
+            }
+            Update::SetKeepingExpiry(value) => {
+                self.insert_locked(&mut shard, key.clone(), value, kept_expiry, now);
+            }
+            Update::Remove => {
+                if let Some(old) = shard.map.remove(key) {
+                    shard.bytes -= old.weight;
+                }
+            }
+        }
+        result
+    }
+
+    /// Stores `value` under `key`, for `ttl` (`None`: until evicted).
+    pub fn insert(&self, key: K, value: V, ttl: Option<Duration>) {
+        let now = now_tick();
+        let mut shard = self.shard(&key).write();
+        self.insert_locked(&mut shard, key, value, expiry_tick(ttl), now);
+    }
+
+    fn insert_locked(&self, shard: &mut Shard<K, V>, key: K, value: V, expires_at: u64, now: u64) {
+        let weight = key.weight() + value.weight() + ENTRY_OVERHEAD;
+        let slot = Slot {
+            value,
+            expires_at,
+            last_used: AtomicU64::new(now),
+            weight,
+        };
+        shard.bytes += weight;
+        if let Some(old) = shard.map.insert(key.clone(), slot) {
+            shard.bytes -= old.weight;
+        }
+        while shard.map.len() > self.shard_bounds.max_entries
+            || (shard.bytes > self.shard_bounds.max_bytes && shard.map.len() > 1)
+        {
+            if !Self::evict_one(shard, &key, now) {
+                break;
+            }
+        }
+    }
+
+    /// Evicts one entry other than `keep`: an expired one from the sample if
+    /// any, else the least recently used of it.
+    fn evict_one(shard: &mut Shard<K, V>, keep: &K, now: u64) -> bool {
+        let victim = shard
+            .map
+            .iter()
+            .filter(|(k, _)| *k != keep)
+            .take(EVICTION_SAMPLE)
+            .min_by_key(|(_, s)| {
+                if s.is_live(now) {
+                    s.last_used.load(Ordering::Relaxed)
+                } else {
+                    0
+                }
+            })
+            .map(|(k, _)| k.clone());
+        match victim {
+            Some(k) => {
+                if let Some(old) = shard.map.remove(&k) {
+                    shard.bytes -= old.weight;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes `key`; whether it held a live entry.
+    pub fn remove<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let now = now_tick();
+        let mut shard = self.shard(key).write();
+        match shard.map.remove(key) {
+            Some(old) => {
+                shard.bytes -= old.weight;
+                old.is_live(now)
+            }
+            None => false,
+        }
+    }
+
+    /// The remaining time to live of `key`: `None` if absent, `Some(None)` if
+    /// it never expires.
+    pub fn ttl<Q>(&self, key: &Q) -> Option<Option<Duration>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let now = now_tick();
+        let shard = self.shard(key).read();
+        let slot = shard.map.get(key).filter(|s| s.is_live(now))?;
+        Some((slot.expires_at != 0).then(|| Duration::from_micros(slot.expires_at - now)))
+    }
+
+    /// Sets a new time to live on a live `key`; whether it was there.
+    pub fn expire<Q>(&self, key: &Q, ttl: Duration) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let now = now_tick();
+        let mut shard = self.shard(key).write();
+        match shard.map.get_mut(key).filter(|s| s.is_live(now)) {
+            Some(slot) => {
+                slot.expires_at = expiry_tick(Some(ttl));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The live keys of shard `shard` that `select` accepts, and whether there
+    /// are shards after it. Drops expired entries on the way.
+    pub fn keys_of_shard(&self, shard: usize, select: impl Fn(&K) -> bool) -> (Vec<K>, bool) {
+        let Some(lock) = self.shards.get(shard) else {
+            return (Vec::new(), false);
+        };
+        let now = now_tick();
+        let mut shard_guard = lock.write();
+        let before = shard_guard.map.len();
+        let mut freed = 0;
+        shard_guard.map.retain(|_, s| {
+            let live = s.is_live(now);
+            if !live {
+                freed += s.weight;
+            }
+            live
+        });
+        if shard_guard.map.len() != before {
+            shard_guard.bytes -= freed;
+        }
+        let keys = shard_guard
+            .map
+            .keys()
+            .filter(|k| select(k))
+            .cloned()
+            .collect();
+        (keys, shard + 1 < self.shards.len())
+    }
+
+    /// How many entries and bytes are held (expired ones included until swept).
+    pub fn usage(&self) -> (usize, usize) {
+        self.shards.iter().fold((0, 0), |(n, b), s| {
+            let s = s.read();
+            (n + s.map.len(), b + s.bytes)
+        })
+    }
+
+    /// The bounds the store keeps, summed over its shards.
+    pub fn bounds(&self) -> Bounds {
+        let n = self.shards.len();
+        Bounds {
+            max_entries: self.shard_bounds.max_entries.saturating_mul(n),
+            max_bytes: self.shard_bounds.max_bytes.saturating_mul(n),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unbounded() -> Bounds {
+        Bounds {
+            max_entries: usize::MAX,
+            max_bytes: usize::MAX,
+        }
+    }
+
+    #[test]
+    fn get_insert_remove() {
+        let s: Store<String, String> = Store::new(unbounded());
+        assert_eq!(s.get("a"), None);
+        s.insert("a".into(), "1".into(), None);
+        assert_eq!(s.get("a").as_deref(), Some("1"));
+        assert_eq!(s.ttl("a"), Some(None));
+        assert!(s.remove("a"));
+        assert!(!s.remove("a"));
+    }
+
+    #[test]
+    fn entries_expire() {
+        let s: Store<String, String> = Store::new(unbounded());
+        s.insert("a".into(), "1".into(), Some(Duration::from_millis(30)));
+        assert!(s.get("a").is_some());
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(s.get("a"), None);
+        assert_eq!(s.ttl("a"), None);
+    }
+
+    #[test]
+    fn stays_within_entry_bound_at_ten_times_capacity() {
+        let s: Store<String, String> = Store::new(Bounds {
+            max_entries: 1000,
+            max_bytes: usize::MAX,
+        });
+        for i in 0..10_000 {
+            s.insert(format!("k{i}"), "v".into(), None);
+        }
+        let (n, _) = s.usage();
+        assert!(
+            n <= s.bounds().max_entries && s.bounds().max_entries <= 1000,
+            "{n}"
+        );
+        assert!(n > 500, "evicted far too much: {n}");
+    }
+
+    #[test]
+    fn stays_within_byte_bound() {
+        let s: Store<String, String> = Store::new(Bounds {
+            max_entries: usize::MAX,
+            max_bytes: 1 << 20,
+        });
+        for i in 0..10_000 {
+            s.insert(format!("k{i}"), "x".repeat(1000), None);
+        }
+        let (_, bytes) = s.usage();
+        assert!(bytes <= 1 << 20, "{bytes}");
+    }
+
+    #[test]
+    fn recently_used_entries_survive_eviction() {
+        let s: Store<String, String> = Store::new(Bounds {
+            max_entries: 64,
+            max_bytes: usize::MAX,
+        });
+        s.insert("hot".into(), "v".into(), None);
+        for i in 0..2000 {
+            // Strictly later ticks than the entries inserted before.
+            std::thread::sleep(Duration::from_micros(1));
+            assert!(
+                s.get("hot").is_some(),
+                "hot entry evicted after {i} inserts"
+            );
+            s.insert(format!("k{i}"), "v".into(), None);
+        }
+    }
+}
