@@ -54,6 +54,9 @@ use crate::stats::{Stats, StatsSnapshot};
 
 /// Keys per step of the background sweep of old generations.
 const SWEEP_BATCH: usize = 200;
+/// How long a stored value stays joinable by callers whose read missed just
+/// before it was stored (see `singleflight`).
+const FLIGHT_GRACE: Duration = Duration::from_secs(1);
 /// Pause between two sweep steps, so the sweep never hogs the server.
 const SWEEP_PAUSE: Duration = Duration::from_millis(2);
 
@@ -440,9 +443,10 @@ impl Manager {
         V: Serialize + Clone + Send + Sync + 'static,
     {
         let elapsed = ticket.started.elapsed();
+        let mut stored = false;
         if let Some(target) = &ticket.target {
             if store && elapsed < self.config.removal_window {
-                self.store(target, value, ttl, elapsed).await;
+                stored = self.store(target, value, ttl, elapsed).await;
             } else if target.corrupt {
                 if let Err(e) = self
                     .backend
@@ -454,16 +458,25 @@ impl Manager {
             }
         }
         if let Some(leader) = ticket.leader {
-            leader.publish(Arc::new(value.clone()));
+            let grace = stored.then(|| ttl.min(FLIGHT_GRACE));
+            leader.publish(Arc::new(value.clone()), grace);
         }
     }
 
-    async fn store<V: Serialize>(&self, target: &Target, value: &V, ttl: Duration, took: Duration) {
+    /// Writes a computed value if the key still holds what the miss read;
+    /// whether it did.
+    async fn store<V: Serialize>(
+        &self,
+        target: &Target,
+        value: &V,
+        ttl: Duration,
+        took: Duration,
+    ) -> bool {
         let bytes = match envelope::encode_value(value, Encoding::default(), ttl, took) {
             Ok(bytes) => bytes,
             Err(e) => {
                 self.stats.error("encoding a value", &e);
-                return;
+                return false;
             }
         };
         match self
@@ -471,10 +484,16 @@ impl Manager {
             .set_if(&target.full_key, bytes.into(), Some(ttl), &target.expect)
             .await
         {
-            Ok(true) => self.stats.store(),
+            Ok(true) => {
+                self.stats.store();
+                true
+            }
             // A removal or another writer changed the key meanwhile: theirs stands.
-            Ok(false) => {}
-            Err(e) => self.stats.error("a cache write", &e),
+            Ok(false) => false,
+            Err(e) => {
+                self.stats.error("a cache write", &e);
+                false
+            }
         }
     }
 

@@ -11,11 +11,16 @@
 //! state the leader observed (absent, or the stamp of a tombstone): a caller
 //! that arrives after a flush or a removal never joins a computation that
 //! started before it.
+//!
+//! A finished flight whose value was stored stays joinable for a short grace
+//! time: a caller whose read missed just before the value was stored then
+//! takes the value instead of computing it again.
 
 use std::any::Any;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
@@ -25,12 +30,21 @@ pub type Shared = Arc<dyn Any + Send + Sync>;
 
 type Slot = Arc<AsyncMutex<Option<Shared>>>;
 
+#[derive(Debug)]
+struct Flight {
+    slot: Slot,
+    /// Set when the flight finished with a stored value: joinable until then.
+    joinable_until: Option<Instant>,
+}
+
 const SHARDS: usize = 16;
+/// A shard with more flights than this drops its expired finished ones.
+const TIDY_ABOVE: usize = 64;
 
 /// The flights in progress, by flight key.
 #[derive(Debug)]
 pub struct Flights {
-    shards: [Mutex<HashMap<String, Slot>>; SHARDS],
+    shards: [Mutex<HashMap<String, Flight>>; SHARDS],
     hasher: RandomState,
 }
 
@@ -60,18 +74,27 @@ impl Default for Flights {
 }
 
 impl Flights {
-    fn shard(&self, key: &str) -> &Mutex<HashMap<String, Slot>> {
+    fn shard(&self, key: &str) -> &Mutex<HashMap<String, Flight>> {
         &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
     }
 
     /// Joins the flight of `key`, starting it if there is none.
     pub async fn join(&self, key: String) -> Joined<'_> {
-        let slot = self
-            .shard(&key)
-            .lock()
-            .entry(key.clone())
-            .or_default()
-            .clone();
+        let slot = {
+            let mut shard = self.shard(&key).lock();
+            let now = Instant::now();
+            let flight = shard.entry(key.clone()).or_insert_with(|| Flight {
+                slot: Slot::default(),
+                joinable_until: None,
+            });
+            if flight.joinable_until.is_some_and(|t| t <= now) {
+                *flight = Flight {
+                    slot: Slot::default(),
+                    joinable_until: None,
+                };
+            }
+            flight.slot.clone()
+        };
         let guard = slot.clone().lock_owned().await;
         match guard.as_ref() {
             Some(value) => Joined::Done(value.clone()),
@@ -94,29 +117,46 @@ impl Flights {
         self.len() == 0
     }
 
-    fn forget(&self, key: &str, slot: &Slot) {
+    /// Ends the flight of `key` if `slot` is still its flight: it is dropped,
+    /// or kept joinable for `grace`.
+    fn end(&self, key: &str, slot: &Slot, grace: Option<Duration>) {
         let mut shard = self.shard(key).lock();
-        if shard.get(key).is_some_and(|s| Arc::ptr_eq(s, slot)) {
-            shard.remove(key);
+        let now = Instant::now();
+        match shard.get_mut(key) {
+            Some(f) if Arc::ptr_eq(&f.slot, slot) => match grace {
+                Some(grace) => f.joinable_until = Some(now + grace),
+                None => {
+                    shard.remove(key);
+                }
+            },
+            _ => {}
+        }
+        if shard.len() > TIDY_ABOVE {
+            shard.retain(|_, f| f.joinable_until.is_none_or(|t| t > now));
         }
     }
 }
 
 impl Leader<'_> {
-    /// Hands `value` to every waiter and ends the flight.
-    pub fn publish(mut self, value: Shared) {
+    /// Hands `value` to every waiter and ends the flight. With a `grace`,
+    /// callers arriving within it take `value` too: give one only when the
+    /// value was stored, and no longer than its TTL.
+    pub fn publish(mut self, value: Shared, grace: Option<Duration>) {
         if let Some(mut guard) = self.guard.take() {
             *guard = Some(value);
+            self.flights.end(&self.key, &self.slot, grace);
         }
     }
 }
 
 impl Drop for Leader<'_> {
     fn drop(&mut self) {
-        // New callers start a new flight from here on; waiters already
-        // queued get the value, or lead in turn if there is none.
-        self.flights.forget(&self.key, &self.slot);
-        drop(self.guard.take());
+        if let Some(guard) = self.guard.take() {
+            // Cancelled or panicked: new callers start a new flight; waiters
+            // already queued lead in turn.
+            self.flights.end(&self.key, &self.slot, None);
+            drop(guard);
+        }
     }
 }
 
@@ -132,7 +172,7 @@ mod tests {
             Joined::Leader(leader) => {
                 runs.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                leader.publish(Arc::new(7u64));
+                leader.publish(Arc::new(7u64), None);
                 7
             }
         }
@@ -165,7 +205,7 @@ mod tests {
         let waiter = tokio::spawn(async move {
             match f2.join("k".into()).await {
                 Joined::Leader(l) => {
-                    l.publish(Arc::new(1u8));
+                    l.publish(Arc::new(1u8), None);
                     "took over"
                 }
                 Joined::Done(_) => "got a value",

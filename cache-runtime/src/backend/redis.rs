@@ -182,6 +182,9 @@ impl RedisBackend {
 
 #[cfg(feature = "tls")]
 fn client_for(info: redis::ConnectionInfo, options: &RedisOptions) -> Result<redis::Client> {
+    // redis-rs leaves the choice of crypto to the application; another
+    // provider installed first by the application is kept.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match &options.tls_ca_file {
         Some(path) => {
             let root_cert = std::fs::read(path).map_err(|e| {

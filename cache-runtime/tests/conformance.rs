@@ -1,0 +1,27 @@
+//! Every backend passes the same conformance suite.
+
+use memocache_runtime::backend::conformance;
+use memocache_runtime::backend::memory::MemoryBackend;
+use memocache_runtime::backend::redis::{RedisBackend, RedisOptions};
+use memocache_runtime::config::RedisUrl;
+use memocache_testkit::{shared, unique};
+use std::time::Duration;
+
+#[tokio::test]
+async fn memory_backend_conforms() {
+    let backend = MemoryBackend::new(100_000, 256 << 20);
+    conformance::run(&backend, "conformance").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_backend_conforms() {
+    let server = shared();
+    let backend = RedisBackend::new(&RedisOptions {
+        url: RedisUrl::parse(&server.url()).unwrap(),
+        connect_timeout: Duration::from_secs(1),
+        response_timeout: Duration::from_secs(2),
+        tls_ca_file: None,
+    })
+    .unwrap();
+    conformance::run(&backend, &unique("conformance")).await;
+}
