@@ -7,6 +7,7 @@
 //! | file | what it holds |
 //! |---|---|
 //! | `manager.rs` | one cached call, namespace flush, the global cache |
+//! | `cached_fn.rs` | what `#[cached]` functions call: specs, return shapes, sync and async drivers |
 //! | `typed.rs` | the explicit typed API, [`Cache`] |
 //! | `key/` | key layout, names, argument digests, canonical encoding |
 //! | `envelope.rs` | what a stored entry holds, codecs, compression |
@@ -21,6 +22,7 @@
 pub mod backend;
 pub mod blocking;
 pub mod breaker;
+pub mod cached_fn;
 pub mod config;
 pub mod envelope;
 mod error;

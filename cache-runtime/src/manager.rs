@@ -374,6 +374,15 @@ impl Manager {
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static,
     {
+        self.begin_with(key, true).await
+    }
+
+    /// [`begin`](Manager::begin), with single-flight on or off: off, every
+    /// concurrent miss computes (and the first write wins).
+    pub async fn begin_with<V>(&self, key: &EntryKey, single_flight: bool) -> Begin<'_, V>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
         let read = match self.read(key).await {
             Ok(read) => read,
             Err(e) => {
@@ -413,9 +422,17 @@ impl Manager {
             expect,
             corrupt,
         };
+        if !single_flight {
+            self.stats.miss();
+            return Begin::Compute(Ticket {
+                target: Some(target),
+                leader: None,
+                started: Instant::now(),
+            });
+        }
         let flight = format!("{}#{flight_tag:x}", target.full_key);
         match self.flights.join(flight).await {
-            Joined::Done(shared) => match shared.downcast_ref::<V>() {
+            Joined::Done(Some(shared)) => match shared.downcast_ref::<V>() {
                 Some(value) => {
                     self.stats.hit();
                     Begin::Hit(value.clone())
@@ -425,6 +442,10 @@ impl Manager {
                     Begin::Compute(Ticket::bypass())
                 }
             },
+            Joined::Done(None) => {
+                self.stats.miss();
+                Begin::Compute(Ticket::bypass())
+            }
             Joined::Leader(leader) => {
                 self.stats.miss();
                 Begin::Compute(Ticket {
@@ -436,16 +457,18 @@ impl Manager {
         }
     }
 
-    /// Stores the value a [`Ticket`] computed (if `store` and it took less
-    /// than the removal window) and hands it to the waiters of its flight.
-    pub async fn finish<V>(&self, ticket: Ticket<'_>, value: &V, store: bool, ttl: Duration)
+    /// Ends a [`Ticket`]: stores `value` (`None`: the outcome is not to be
+    /// cached) if the computation took less than the removal window, and
+    /// hands it to the callers waiting on the same computation (with `None`
+    /// they compute on their own, as they would without the cache).
+    pub async fn finish<V>(&self, ticket: Ticket<'_>, value: Option<&V>, ttl: Duration)
     where
         V: Serialize + Clone + Send + Sync + 'static,
     {
         let elapsed = ticket.started.elapsed();
         let mut stored = false;
         if let Some(target) = &ticket.target {
-            if store && elapsed < self.config.removal_window {
+            if let Some(value) = value.filter(|_| elapsed < self.config.removal_window) {
                 stored = self.store(target, value, ttl, elapsed).await;
             } else if target.corrupt {
                 if let Err(e) = self
@@ -459,7 +482,8 @@ impl Manager {
         }
         if let Some(leader) = ticket.leader {
             let grace = stored.then(|| ttl.min(FLIGHT_GRACE));
-            leader.publish(Arc::new(value.clone()), grace);
+            let shared = value.map(|v| Arc::new(v.clone()) as crate::singleflight::Shared);
+            leader.publish(shared, grace);
         }
     }
 
@@ -495,6 +519,26 @@ impl Manager {
                 false
             }
         }
+    }
+
+    /// Stores `value` as the entry of `key` for `ttl`, replacing what is there.
+    ///
+    /// # Errors
+    /// A zero TTL, a value that fails to encode, or a backend failure.
+    pub async fn put<V: Serialize + ?Sized>(
+        &self,
+        key: &EntryKey,
+        value: &V,
+        ttl: Duration,
+    ) -> Result<()> {
+        if ttl.is_zero() {
+            return Err(Error::invalid("a TTL must be longer than zero"));
+        }
+        let bytes = envelope::encode_value(value, Encoding::default(), ttl, Duration::ZERO)?;
+        let read = self.read(key).await?;
+        self.backend
+            .set(&read.full_key, bytes.into(), Some(ttl))
+            .await
     }
 
     /// Removes one entry: leaves a tombstone, so that computations which

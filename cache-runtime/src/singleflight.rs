@@ -28,7 +28,8 @@ use tokio::sync::{Mutex as AsyncMutex, OwnedMutexGuard};
 /// A value shared between the leader and the waiters of a flight.
 pub type Shared = Arc<dyn Any + Send + Sync>;
 
-type Slot = Arc<AsyncMutex<Option<Shared>>>;
+/// `None` while the flight runs; then `Some` of the published outcome.
+type Slot = Arc<AsyncMutex<Option<Option<Shared>>>>;
 
 #[derive(Debug)]
 struct Flight {
@@ -50,8 +51,9 @@ pub struct Flights {
 
 /// What joining a flight gives.
 pub enum Joined<'a> {
-    /// Another caller computed the value meanwhile.
-    Done(Shared),
+    /// The flight ended: with a value to share, or with none (the outcome
+    /// was not cacheable), in which case the caller computes on its own.
+    Done(Option<Shared>),
     /// This caller computes; it must [`Leader::publish`] the value.
     Leader(Leader<'a>),
 }
@@ -61,7 +63,7 @@ pub struct Leader<'a> {
     flights: &'a Flights,
     key: String,
     slot: Slot,
-    guard: Option<OwnedMutexGuard<Option<Shared>>>,
+    guard: Option<OwnedMutexGuard<Option<Option<Shared>>>>,
 }
 
 impl Default for Flights {
@@ -138,10 +140,11 @@ impl Flights {
 }
 
 impl Leader<'_> {
-    /// Hands `value` to every waiter and ends the flight. With a `grace`,
-    /// callers arriving within it take `value` too: give one only when the
-    /// value was stored, and no longer than its TTL.
-    pub fn publish(mut self, value: Shared, grace: Option<Duration>) {
+    /// Hands `value` to every waiter and ends the flight (`None`: nothing to
+    /// share; the waiters compute on their own, as they would uncached).
+    /// With a `grace`, callers arriving within it take `value` too: give one
+    /// only when the value was stored, and no longer than its TTL.
+    pub fn publish(mut self, value: Option<Shared>, grace: Option<Duration>) {
         if let Some(mut guard) = self.guard.take() {
             *guard = Some(value);
             self.flights.end(&self.key, &self.slot, grace);
@@ -168,11 +171,11 @@ mod tests {
 
     async fn run(flights: &Flights, runs: &AtomicUsize) -> u64 {
         match flights.join("k".into()).await {
-            Joined::Done(v) => *v.downcast_ref::<u64>().unwrap(),
+            Joined::Done(v) => *v.unwrap().downcast_ref::<u64>().unwrap(),
             Joined::Leader(leader) => {
                 runs.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                leader.publish(Arc::new(7u64), None);
+                leader.publish(Some(Arc::new(7u64)), None);
                 7
             }
         }
@@ -205,7 +208,7 @@ mod tests {
         let waiter = tokio::spawn(async move {
             match f2.join("k".into()).await {
                 Joined::Leader(l) => {
-                    l.publish(Arc::new(1u8), None);
+                    l.publish(Some(Arc::new(1u8)), None);
                     "took over"
                 }
                 Joined::Done(_) => "got a value",

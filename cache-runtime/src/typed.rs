@@ -9,7 +9,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::backend::{Backend, BackendExt, KeyTtl};
+use crate::backend::{Backend, KeyTtl};
 use crate::envelope::{self, Encoding, Kind};
 use crate::error::{Error, Result};
 use crate::key::{generation_key, EntryKey, Name};
@@ -188,12 +188,7 @@ where
     /// # Errors
     /// As [`set`](Cache::set), or a zero TTL.
     pub async fn set_with_ttl(&self, key: &K, value: &V, ttl: Duration) -> Result<()> {
-        if ttl.is_zero() {
-            return Err(Error::invalid("a TTL must be longer than zero"));
-        }
-        let read = self.manager.read(&self.key(key)?).await?;
-        let bytes = self.encode(value, ttl)?;
-        self.backend().set(&read.full_key, bytes, Some(ttl)).await
+        self.manager.put(&self.key(key)?, value, ttl).await
     }
 
     /// Removes `key`; whether it held a value. Computations of `key` that
@@ -276,21 +271,20 @@ where
             Begin::Hit(value) => value,
             Begin::Compute(ticket) => {
                 let value = compute().await;
-                self.manager.finish(ticket, &value, true, self.ttl).await;
+                self.manager.finish(ticket, Some(&value), self.ttl).await;
                 value
             }
         }
     }
 
     /// Like [`get_or_set`](Cache::get_or_set) for a fallible computation:
-    /// only `Ok` values are stored. An `Err` is returned to this caller and to
-    /// the callers waiting on the same computation.
+    /// only `Ok` values are stored and shared. After an `Err`, the callers
+    /// that waited on the same computation run their own.
     ///
     /// # Errors
     /// The computation's own error.
     pub async fn try_get_or_set<E, F, Fut>(&self, key: &K, compute: F) -> Result<V, E>
     where
-        E: Clone + Send + Sync + 'static,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
@@ -301,14 +295,14 @@ where
                 return compute().await;
             }
         };
-        match self.manager.begin::<OkOnly<V, E>>(&entry).await {
-            Begin::Hit(OkOnly(result)) => result,
+        match self.manager.begin::<V>(&entry).await {
+            Begin::Hit(value) => Ok(value),
             Begin::Compute(ticket) => {
                 let result = compute().await;
-                let store = result.is_ok();
-                let shared = OkOnly(result);
-                self.manager.finish(ticket, &shared, store, self.ttl).await;
-                shared.0
+                self.manager
+                    .finish(ticket, result.as_ref().ok(), self.ttl)
+                    .await;
+                result
             }
         }
     }
@@ -366,24 +360,4 @@ where
 
 fn counter_key(entry_key: &str) -> String {
     format!("{entry_key}:n")
-}
-
-/// A `Result` that is stored only when `Ok`, and shared whole between the
-/// callers of one computation. Serialized as its `Ok` value.
-#[derive(Clone)]
-struct OkOnly<V, E>(Result<V, E>);
-
-impl<V: Serialize, E> Serialize for OkOnly<V, E> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        match &self.0 {
-            Ok(v) => v.serialize(s),
-            Err(_) => Err(serde::ser::Error::custom("an Err is never stored")),
-        }
-    }
-}
-
-impl<'de, V: DeserializeOwned, E> serde::Deserialize<'de> for OkOnly<V, E> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        V::deserialize(d).map(|v| OkOnly(Ok(v)))
-    }
 }

@@ -43,7 +43,11 @@ async fn many_in_batches(m: Arc<Manager>) {
     let c = users(&m);
     let ids: Vec<u64> = (0..1500).collect();
     let values: Vec<User> = ids.iter().map(|&i| user(i)).collect();
-    let items: Vec<(&u64, &User)> = ids.iter().zip(&values).filter(|(i, _)| *i % 2 == 0).collect();
+    let items: Vec<(&u64, &User)> = ids
+        .iter()
+        .zip(&values)
+        .filter(|(i, _)| *i % 2 == 0)
+        .collect();
     c.set_many(&items).await.unwrap();
     let keys: Vec<&u64> = ids.iter().collect();
     let got = c.get_many(&keys).await.unwrap();
@@ -104,13 +108,20 @@ async fn counters_and_ttls(m: Arc<Manager>) {
     assert_eq!(c.ttl(&9).await.unwrap(), None, "a counter is not a value");
     c.set(&9, &user(9)).await.unwrap();
     let ttl = c.ttl(&9).await.unwrap().expect("a TTL");
-    assert!(ttl <= Duration::from_secs(30) && ttl > Duration::from_secs(25), "{ttl:?}");
+    assert!(
+        ttl <= Duration::from_secs(30) && ttl > Duration::from_secs(25),
+        "{ttl:?}"
+    );
     assert!(c.expire(&9, Duration::from_millis(100)).await.unwrap());
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(c.get(&9).await.unwrap(), None, "expired");
     assert!(!c.expire(&9, Duration::from_secs(1)).await.unwrap());
     assert!(c.delete(&9).await.is_ok());
-    assert_eq!(c.increment(&9, 1).await.unwrap(), 1, "delete resets the counter");
+    assert_eq!(
+        c.increment(&9, 1).await.unwrap(),
+        1,
+        "delete resets the counter"
+    );
 }
 both_backends!(counters_and_ttls);
 
@@ -125,7 +136,10 @@ both_backends!(health_reports_latency);
 fn bad_names_are_rejected() {
     let m = common::memory();
     let e = Cache::<u64, u64>::with_manager(m.clone(), "users:*", "x").unwrap_err();
-    assert!(e.is_invalid_input() && e.to_string().contains("namespace"), "{e}");
+    assert!(
+        e.is_invalid_input() && e.to_string().contains("namespace"),
+        "{e}"
+    );
     let e = Cache::<u64, u64>::with_manager(m, "users", "").unwrap_err();
     assert!(e.to_string().contains("cache name"), "{e}");
 }

@@ -254,9 +254,7 @@ impl RedisServer {
     /// Waits until nothing listens on the port any more.
     pub fn wait_closed(&self) {
         let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline
-            && TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-        {
+        while Instant::now() < deadline && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
