@@ -1,0 +1,179 @@
+//! Namespace flushes and removals: instant, isolated, and race-free.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use memocache_runtime::{Cache, Manager};
+use tokio::sync::Notify;
+
+fn cache(m: &Arc<Manager>, ns: &str) -> Cache<u64, String> {
+    Cache::with_manager(m.clone(), ns, "v").unwrap()
+}
+
+async fn flush_hides_everything_at_once(m: Arc<Manager>) {
+    let c = cache(&m, "catalog");
+    for i in 0..100 {
+        c.set(&i, &format!("v{i}")).await.unwrap();
+    }
+    m.flush_namespace("catalog").await.unwrap();
+    for i in 0..100 {
+        assert_eq!(c.get(&i).await.unwrap(), None, "entry {i} survived the flush");
+    }
+    let v = c.get_or_set(&1, || async { "recomputed".to_string() }).await;
+    assert_eq!(v, "recomputed");
+}
+both_backends!(flush_hides_everything_at_once);
+
+async fn flushing_user_leaves_lookalikes(m: Arc<Manager>) {
+    let names = ["user", "users", "user_x", "user.x", "use", "auser"];
+    for ns in names {
+        cache(&m, ns).set(&1, &ns.to_string()).await.unwrap();
+    }
+    m.flush_namespace("user").await.unwrap();
+    assert_eq!(cache(&m, "user").get(&1).await.unwrap(), None);
+    for ns in &names[1..] {
+        assert_eq!(
+            cache(&m, ns).get(&1).await.unwrap().as_deref(),
+            Some(*ns),
+            "flushing `user` touched `{ns}`"
+        );
+    }
+}
+both_backends!(flushing_user_leaves_lookalikes);
+
+async fn bad_namespaces_are_rejected(m: Arc<Manager>) {
+    for bad in ["", "a:b", "a*", "use?", "[ab]", "a b", "ns\n", &"n".repeat(65)] {
+        let e = m.flush_namespace(bad).await.unwrap_err();
+        assert!(e.is_invalid_input(), "{bad:?}: {e}");
+    }
+}
+both_backends!(bad_namespaces_are_rejected);
+
+/// A computation that started before a flush finishes after it: its value
+/// must never be returned once the flush has returned.
+async fn in_flight_computation_never_survives_a_flush(m: Arc<Manager>) {
+    let c = cache(&m, "race");
+    for i in 0..200u64 {
+        let started = Arc::new(Notify::new());
+        let flushed = Arc::new(Notify::new());
+        let (c2, s2, f2) = (c.clone(), started.clone(), flushed.clone());
+        let writer = tokio::spawn(async move {
+            c2.get_or_set(&i, || async move {
+                s2.notify_one();
+                f2.notified().await;
+                "before".to_string()
+            })
+            .await
+        });
+        started.notified().await;
+        m.flush_namespace("race").await.unwrap();
+        flushed.notify_one();
+        assert_eq!(writer.await.unwrap(), "before", "the caller gets its own value");
+        assert_eq!(c.get(&i).await.unwrap(), None, "iteration {i}: stale value visible");
+        let v = c.get_or_set(&i, || async { "after".to_string() }).await;
+        assert_eq!(v, "after", "iteration {i}");
+    }
+}
+both_backends!(in_flight_computation_never_survives_a_flush);
+
+/// Same for removing one entry.
+async fn in_flight_computation_never_survives_a_removal(m: Arc<Manager>) {
+    let c = cache(&m, "race-remove");
+    for i in 0..200u64 {
+        let started = Arc::new(Notify::new());
+        let removed = Arc::new(Notify::new());
+        let (c2, s2, r2) = (c.clone(), started.clone(), removed.clone());
+        let writer = tokio::spawn(async move {
+            c2.get_or_set(&i, || async move {
+                s2.notify_one();
+                r2.notified().await;
+                "before".to_string()
+            })
+            .await
+        });
+        started.notified().await;
+        c.delete(&i).await.unwrap();
+        removed.notify_one();
+        writer.await.unwrap();
+        assert_eq!(c.get(&i).await.unwrap(), None, "iteration {i}: stale value visible");
+        let v = c.get_or_set(&i, || async { "after".to_string() }).await;
+        assert_eq!(v, "after", "iteration {i}");
+    }
+}
+both_backends!(in_flight_computation_never_survives_a_removal);
+
+/// Uncoordinated: readers and writers race flushes. Every value carries the
+/// flush epoch it was computed in; a reader that starts after flush N
+/// completed must never see a value from an epoch before N.
+async fn random_interleavings_never_return_stale_values(m: Arc<Manager>) {
+    let c = cache(&m, "race-random");
+    let epoch = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for t in 0..8u64 {
+        let (c, epoch) = (c.clone(), epoch.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..300u64 {
+                let key = (t + i) % 5;
+                let seen_epoch = epoch.load(Ordering::SeqCst);
+                let v = c
+                    .get_or_set(&key, || {
+                        let epoch = epoch.clone();
+                        async move {
+                            let at = epoch.load(Ordering::SeqCst);
+                            if i % 7 == 0 {
+                                tokio::task::yield_now().await;
+                            }
+                            at.to_string()
+                        }
+                    })
+                    .await;
+                let computed_in: u64 = v.parse().unwrap();
+                assert!(
+                    computed_in >= seen_epoch,
+                    "read started after flush {seen_epoch} but got a value from epoch {computed_in}"
+                );
+            }
+        }));
+    }
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        // The epoch moves on only once the flush has returned.
+        m.flush_namespace("race-random").await.unwrap();
+        epoch.fetch_add(1, Ordering::SeqCst);
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+both_backends!(random_interleavings_never_return_stale_values);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_is_seen_by_another_manager_and_old_keys_are_swept() {
+    let server = memocache_testkit::shared();
+    let prefix = memocache_testkit::unique("sweep");
+    let a = common::redis_at(&server.url(), &prefix);
+    let b = common::redis_at(&server.url(), &prefix);
+    let ca = cache(&a, "shared");
+    let cb = cache(&b, "shared");
+    let items: Vec<(u64, String)> = (0..2000).map(|i| (i, format!("v{i}"))).collect();
+    let refs: Vec<(&u64, &String)> = items.iter().map(|(k, v)| (k, v)).collect();
+    ca.set_many(&refs).await.unwrap();
+    assert_eq!(cb.get(&5).await.unwrap().as_deref(), Some("v5"), "shared");
+    assert!(server.keys(&format!("{prefix}:shared:")).len() > 2000);
+    a.flush_namespace("shared").await.unwrap();
+    assert_eq!(cb.get(&5).await.unwrap(), None, "B sees A's flush at once");
+    // The sweep runs in the background; it leaves only the generation key.
+    let mut left = usize::MAX;
+    for _ in 0..500 {
+        left = server.keys(&format!("{prefix}:shared:")).len();
+        if left == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(left, 1, "old generation not swept");
+    assert_eq!(server.keys(&format!("{prefix}:shared:gen")).len(), 1);
+}
