@@ -156,6 +156,15 @@ pub enum BackendUrl {
     Redis(RedisUrl),
 }
 
+impl fmt::Display for BackendUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackendUrl::Memory => f.write_str("memory://"),
+            BackendUrl::Redis(url) => fmt::Display::fmt(url, f),
+        }
+    }
+}
+
 impl BackendUrl {
     /// Parses `memory://`, `redis://...` or `rediss://...`.
     ///

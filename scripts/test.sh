@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace against real servers, then the lints.
+# Installs redis-server first when it is missing (with apt-get, as root);
+# otherwise says what to install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "== installing redis-server (apt-get)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+    else
+        echo "redis-server is missing. Install it (Debian/Ubuntu: sudo apt-get install redis-server) and run again." >&2
+        exit 1
+    fi
+fi
+echo "== $(redis-server --version)"
+
+echo "== cargo test"
+cargo test --workspace --all-features
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
