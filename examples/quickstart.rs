@@ -47,7 +47,11 @@ async fn main() -> Result<(), memocache::Error> {
     memocache::flush_namespace("quickstart").await?;
     println!("flushed namespace `quickstart`");
 
-    timed("after the flush", squares.get_or_set(&12, || slow_square(12))).await;
+    timed(
+        "after the flush",
+        squares.get_or_set(&12, || slow_square(12)),
+    )
+    .await;
     timed("and again", squares.get_or_set(&12, || slow_square(12))).await;
 
     let health = memocache::health().await;

@@ -60,7 +60,10 @@ fn quickstart_shows_miss_hit_flush_recompute_in_memory() {
 fn quickstart_on_redis_stores_visible_keys_shared_by_processes() {
     let server = shared();
     let prefix = unique("quickstart");
-    let env = [("MEMOCACHE_URL", server.url()), ("MEMOCACHE_PREFIX", prefix.clone())];
+    let env = [
+        ("MEMOCACHE_URL", server.url()),
+        ("MEMOCACHE_PREFIX", prefix.clone()),
+    ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
 
     let first = run_quickstart(&env);

@@ -167,7 +167,7 @@ fn parse_generation(raw: &[u8]) -> Result<u64> {
 
 /// The generation segment of a full key (`prefix:ns:GEN:...`).
 fn generation_of(key: &str) -> Option<u64> {
-    key.splitn(4, ':').nth(2)?.parse().ok()
+    key.split(':').nth(2)?.parse().ok()
 }
 
 impl Manager {

@@ -20,9 +20,15 @@ async fn flush_hides_everything_at_once(m: Arc<Manager>) {
     }
     m.flush_namespace("catalog").await.unwrap();
     for i in 0..100 {
-        assert_eq!(c.get(&i).await.unwrap(), None, "entry {i} survived the flush");
+        assert_eq!(
+            c.get(&i).await.unwrap(),
+            None,
+            "entry {i} survived the flush"
+        );
     }
-    let v = c.get_or_set(&1, || async { "recomputed".to_string() }).await;
+    let v = c
+        .get_or_set(&1, || async { "recomputed".to_string() })
+        .await;
     assert_eq!(v, "recomputed");
 }
 both_backends!(flush_hides_everything_at_once);
@@ -45,7 +51,16 @@ async fn flushing_user_leaves_lookalikes(m: Arc<Manager>) {
 both_backends!(flushing_user_leaves_lookalikes);
 
 async fn bad_namespaces_are_rejected(m: Arc<Manager>) {
-    for bad in ["", "a:b", "a*", "use?", "[ab]", "a b", "ns\n", &"n".repeat(65)] {
+    for bad in [
+        "",
+        "a:b",
+        "a*",
+        "use?",
+        "[ab]",
+        "a b",
+        "ns\n",
+        &"n".repeat(65),
+    ] {
         let e = m.flush_namespace(bad).await.unwrap_err();
         assert!(e.is_invalid_input(), "{bad:?}: {e}");
     }
@@ -71,8 +86,16 @@ async fn in_flight_computation_never_survives_a_flush(m: Arc<Manager>) {
         started.notified().await;
         m.flush_namespace("race").await.unwrap();
         flushed.notify_one();
-        assert_eq!(writer.await.unwrap(), "before", "the caller gets its own value");
-        assert_eq!(c.get(&i).await.unwrap(), None, "iteration {i}: stale value visible");
+        assert_eq!(
+            writer.await.unwrap(),
+            "before",
+            "the caller gets its own value"
+        );
+        assert_eq!(
+            c.get(&i).await.unwrap(),
+            None,
+            "iteration {i}: stale value visible"
+        );
         let v = c.get_or_set(&i, || async { "after".to_string() }).await;
         assert_eq!(v, "after", "iteration {i}");
     }
@@ -98,51 +121,58 @@ async fn in_flight_computation_never_survives_a_removal(m: Arc<Manager>) {
         c.delete(&i).await.unwrap();
         removed.notify_one();
         writer.await.unwrap();
-        assert_eq!(c.get(&i).await.unwrap(), None, "iteration {i}: stale value visible");
+        assert_eq!(
+            c.get(&i).await.unwrap(),
+            None,
+            "iteration {i}: stale value visible"
+        );
         let v = c.get_or_set(&i, || async { "after".to_string() }).await;
         assert_eq!(v, "after", "iteration {i}");
     }
 }
 both_backends!(in_flight_computation_never_survives_a_removal);
 
-/// Uncoordinated: readers and writers race flushes. Every value carries the
-/// flush epoch it was computed in; a reader that starts after flush N
-/// completed must never see a value from an epoch before N.
+/// Uncoordinated: readers and writers race flushes. A flush is "started"
+/// just before it is called and "completed" once it has returned. Every value
+/// carries the number of flushes started when its computation began; a read
+/// that begins after N flushes completed must never return a value whose
+/// computation began before flush N started.
 async fn random_interleavings_never_return_stale_values(m: Arc<Manager>) {
     let c = cache(&m, "race-random");
-    let epoch = Arc::new(AtomicU64::new(0));
+    let started = Arc::new(AtomicU64::new(0));
+    let completed = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for t in 0..8u64 {
-        let (c, epoch) = (c.clone(), epoch.clone());
+        let (c, started, completed) = (c.clone(), started.clone(), completed.clone());
         tasks.push(tokio::spawn(async move {
             for i in 0..300u64 {
                 let key = (t + i) % 5;
-                let seen_epoch = epoch.load(Ordering::SeqCst);
+                let done_before = completed.load(Ordering::SeqCst);
                 let v = c
                     .get_or_set(&key, || {
-                        let epoch = epoch.clone();
+                        let tag = started.load(Ordering::SeqCst);
                         async move {
-                            let at = epoch.load(Ordering::SeqCst);
                             if i % 7 == 0 {
                                 tokio::task::yield_now().await;
                             }
-                            at.to_string()
+                            tag.to_string()
                         }
                     })
                     .await;
-                let computed_in: u64 = v.parse().unwrap();
+                let computed_after: u64 = v.parse().unwrap();
                 assert!(
-                    computed_in >= seen_epoch,
-                    "read started after flush {seen_epoch} but got a value from epoch {computed_in}"
+                    computed_after >= done_before,
+                    "a read after flush {done_before} returned a value computed before it \
+                     (after only {computed_after} flushes had started)"
                 );
             }
         }));
     }
     for _ in 0..50 {
         tokio::time::sleep(Duration::from_millis(1)).await;
-        // The epoch moves on only once the flush has returned.
+        started.fetch_add(1, Ordering::SeqCst);
         m.flush_namespace("race-random").await.unwrap();
-        epoch.fetch_add(1, Ordering::SeqCst);
+        completed.fetch_add(1, Ordering::SeqCst);
     }
     for t in tasks {
         t.await.unwrap();
