@@ -5,13 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
+# The tests start real servers: redis-server, and openssl to make TLS certificates.
+missing=()
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "== installing redis-server (apt-get)"
+        echo "== installing ${missing[*]} (apt-get)"
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "redis-server is missing. Install it (Debian/Ubuntu: sudo apt-get install redis-server) and run again." >&2
+        echo "Missing: ${missing[*]}. Install (Debian/Ubuntu: sudo apt-get install ${missing[*]}) and run again." >&2
         exit 1
     fi
 fi

@@ -23,6 +23,97 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     extra: Vec<String>,
+    tls: Option<TlsFiles>,
+}
+
+/// The certificates of a TLS test server, made with the `openssl` command.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The certificate authority (PEM) that signed the server's certificate.
+    pub ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let status = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run openssl ({e}): install the `openssl` package"));
+    assert!(status.success(), "openssl {args:?} failed");
+}
+
+impl TlsFiles {
+    /// A new CA and a server certificate for `localhost` and `127.0.0.1`.
+    pub fn generate(dir: &std::path::Path) -> Self {
+        std::fs::create_dir_all(dir).expect("create the certificate directory");
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=memocache test CA",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+            ],
+        );
+        std::fs::write(
+            dir.join("san.ext"),
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .expect("write the extension file");
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+                "-out",
+                "server.pem",
+            ],
+        );
+        TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        }
+    }
 }
 
 const INSTALL_HINT: &str = "redis-server was not found on PATH. Install it: \
@@ -89,17 +180,32 @@ impl RedisServer {
     /// # Panics
     /// As [`RedisServer::start`].
     pub fn start_with(extra: &[&str]) -> Self {
+        Self::start_inner(extra, false)
+    }
+
+    /// Starts a server that speaks only TLS, with a fresh CA; see
+    /// [`RedisServer::tls_files`] and [`RedisServer::tls_url`].
+    ///
+    /// # Panics
+    /// As [`RedisServer::start`], or when `openssl` is missing.
+    pub fn start_tls() -> Self {
+        Self::start_inner(&[], true)
+    }
+
+    fn start_inner(extra: &[&str], tls: bool) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "memocache-redis-{}-{}",
             std::process::id(),
             free_port()
         ));
         std::fs::create_dir_all(&dir).expect("create the redis directory");
+        let tls = tls.then(|| TlsFiles::generate(&dir.join("tls")));
         let mut server = RedisServer {
             child: None,
             port: free_port(),
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            tls,
         };
         for attempt in 0..5 {
             match server.launch() {
@@ -115,9 +221,20 @@ impl RedisServer {
     fn launch(&mut self) -> Result<(), String> {
         let log = self.dir.join("redis.log");
         let mut cmd = Command::new("redis-server");
-        cmd.arg("--port")
-            .arg(self.port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        match &self.tls {
+            None => cmd.arg("--port").arg(self.port.to_string()),
+            Some(files) => cmd
+                .args(["--port", "0", "--tls-port"])
+                .arg(self.port.to_string())
+                .arg("--tls-cert-file")
+                .arg(&files.cert)
+                .arg("--tls-key-file")
+                .arg(&files.key)
+                .arg("--tls-ca-cert-file")
+                .arg(&files.ca)
+                .args(["--tls-auth-clients", "no"]),
+        };
+        cmd.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(&self.dir)
             .arg("--logfile")
@@ -155,6 +272,10 @@ impl RedisServer {
     }
 
     fn ping(&self) -> bool {
+        if self.tls.is_some() {
+            // The sync client here speaks no TLS: accepting connections is enough.
+            return TcpStream::connect(("127.0.0.1", self.port)).is_ok();
+        }
         let Ok(client) = redis::Client::open(self.url()) else {
             return false;
         };
@@ -177,6 +298,16 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The certificates of a TLS server.
+    pub fn tls_files(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
+
+    /// `rediss://localhost:PORT`, for a TLS server.
+    pub fn tls_url(&self) -> String {
+        format!("rediss://localhost:{}", self.port)
     }
 
     /// A plain synchronous connection, for assertions.
