@@ -413,7 +413,14 @@ impl Manager {
                 }
                 Err(e) => {
                     self.stats.corrupt(&read.full_key, &e);
-                    (Expect::Exact(bytes.clone()), true, 1)
+                    let tag = crate::key::KeyHasher::default().digest_bytes(bytes);
+                    let mut first = [0u8; 8];
+                    first.copy_from_slice(&tag.as_bytes()[..8]);
+                    (
+                        Expect::Exact(bytes.clone()),
+                        true,
+                        u64::from_le_bytes(first) | 1,
+                    )
                 }
             },
         };
