@@ -282,6 +282,11 @@ impl Manager {
         EntryKey::new(namespace.clone(), function, version, digest)
     }
 
+    /// The circuit breaker's state, for remote backends, without a ping.
+    pub fn health_breaker(&self) -> Option<BreakerState> {
+        self.breaker.as_ref().map(|b| b.state())
+    }
+
     /// Pings the backend.
     pub async fn health(&self) -> Health {
         let started = Instant::now();

@@ -92,3 +92,73 @@ async fn frozen_redis_costs_at_most_the_budget_then_nothing() {
     );
     wait_for_hits(&m, &c).await;
 }
+
+/// Redis is killed under a concurrent load and restarted: zero wrong results,
+/// no call over the budget (plus scheduling slack), near-zero cost while the
+/// breaker is open, and hits again after the restart, in the same process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_under_concurrent_load_then_restarted() {
+    let mut server = RedisServer::start();
+    let m = manager(&server);
+    let c: Cache<u64, u64> = Cache::with_manager(m.clone(), "load", "double").unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for t in 0..16u64 {
+        let (c, m, stop) = (c.clone(), m.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            // (latency, breaker open before the call)
+            let mut samples = Vec::new();
+            let mut i = t;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let key = i % 50;
+                let open = m.health_breaker() == Some(BreakerState::Open);
+                let started = Instant::now();
+                let v = c.get_or_set(&key, || async move { key * 2 }).await;
+                samples.push((started.elapsed(), open));
+                assert_eq!(v, key * 2, "wrong value for {key}");
+                i += 16;
+                tokio::task::yield_now().await;
+            }
+            samples
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.stop();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    server.restart();
+    let restarted = m.stats();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let after = m.stats();
+    assert!(
+        after.hits > restarted.hits + 100,
+        "hits did not resume: {restarted:?} -> {after:?}"
+    );
+    let slowest = all.iter().map(|(d, _)| *d).max().unwrap();
+    assert!(
+        slowest < BUDGET * 3,
+        "a call took {slowest:?}; budget {BUDGET:?}"
+    );
+    let mut open: Vec<Duration> = all.iter().filter(|(_, o)| *o).map(|(d, _)| *d).collect();
+    open.sort();
+    assert!(
+        open.len() > 100,
+        "the breaker never opened under load ({} calls)",
+        open.len()
+    );
+    let p50 = open[open.len() / 2];
+    println!(
+        "outage under load: {} calls, slowest {slowest:?}, {} calls with the breaker open, p50 {p50:?}, p99 {:?}",
+        all.len(),
+        open.len(),
+        open[open.len() * 99 / 100]
+    );
+    assert!(
+        p50 < Duration::from_millis(5),
+        "open-breaker calls are not cheap: p50 {p50:?}"
+    );
+}
