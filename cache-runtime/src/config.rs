@@ -14,6 +14,8 @@
 //! | memory backend bounds | | `memory_max_entries`, `memory_max_bytes` | 100 000, 256 MiB |
 //! | how long a removal blocks older writes | | `removal_window` | `10m` |
 //! | TLS CA file for `rediss://` | `MEMOCACHE_TLS_CA_FILE` | `tls_ca_file` | system roots |
+//! | value codec | `MEMOCACHE_CODEC` | `codec` (`"json"`, `"msgpack"`) | `json` |
+//! | compress payloads longer than | | `compress_above` (bytes) | 1024 |
 //!
 //! The file is `$MEMOCACHE_CONFIG` if set (it must exist), else
 //! `./memocache.toml` if it exists. The environment overrides the file.
@@ -25,6 +27,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::envelope::{Codec, Encoding};
 use crate::error::{Error, Result};
 use crate::key::Name;
 
@@ -210,6 +213,9 @@ pub struct Config {
     pub removal_window: Duration,
     /// CA certificate (PEM) to trust for `rediss://`.
     pub tls_ca_file: Option<PathBuf>,
+    /// How new values are encoded. Reading never depends on it: every entry
+    /// says its codec, so switching codecs keeps old entries readable.
+    pub encoding: Encoding,
 }
 
 impl Default for Config {
@@ -227,6 +233,7 @@ impl Default for Config {
             memory_max_bytes: 256 << 20,
             removal_window: Duration::from_secs(600),
             tls_ca_file: None,
+            encoding: Encoding::default(),
         }
     }
 }
@@ -247,6 +254,8 @@ struct FileSettings {
     memory_max_bytes: Option<usize>,
     removal_window: Option<String>,
     tls_ca_file: Option<PathBuf>,
+    codec: Option<String>,
+    compress_above: Option<usize>,
 }
 
 /// Parses a human duration (`"90s"`, `"5m"`, `"250ms"`) for `setting`.
@@ -304,6 +313,7 @@ impl Config {
         settings.key_secret = env("MEMOCACHE_KEY_SECRET").or(settings.key_secret);
         settings.budget = env("MEMOCACHE_BUDGET").or(settings.budget);
         settings.connect_timeout = env("MEMOCACHE_CONNECT_TIMEOUT").or(settings.connect_timeout);
+        settings.codec = env("MEMOCACHE_CODEC").or(settings.codec);
         settings.tls_ca_file = env("MEMOCACHE_TLS_CA_FILE")
             .map(PathBuf::from)
             .or(settings.tls_ca_file);
@@ -338,6 +348,10 @@ impl Config {
         c.memory_max_entries = s.memory_max_entries.unwrap_or(c.memory_max_entries);
         c.memory_max_bytes = s.memory_max_bytes.unwrap_or(c.memory_max_bytes);
         c.tls_ca_file = s.tls_ca_file;
+        if let Some(codec) = s.codec {
+            c.encoding.codec = Codec::from_name(&codec)?;
+        }
+        c.encoding.compress_above = s.compress_above.unwrap_or(c.encoding.compress_above);
         b.build()
     }
 }
@@ -425,6 +439,18 @@ impl ConfigBuilder {
         self
     }
 
+    /// The codec of new values.
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.config.encoding.codec = codec;
+        self
+    }
+
+    /// Payloads longer than `bytes` are lz4-compressed (kept only if smaller).
+    pub fn compress_above(mut self, bytes: usize) -> Self {
+        self.config.encoding.compress_above = bytes;
+        self
+    }
+
     /// A CA certificate (PEM file) to trust for `rediss://`.
     pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.config.tls_ca_file = Some(path.into());
@@ -503,6 +529,11 @@ mod tests {
         assert_eq!(c.default_ttl, Duration::from_secs(90));
         assert_eq!(c.budget, Duration::from_millis(20));
         assert_eq!(c.prefix.as_str(), "shop");
+        let c = Config::from_toml("codec = \"msgpack\"\ncompress_above = 64\n").unwrap();
+        assert_eq!(c.encoding.codec, Codec::MessagePack);
+        assert_eq!(c.encoding.compress_above, 64);
+        let e = Config::from_toml("codec = \"yaml\"").unwrap_err();
+        assert!(e.to_string().contains("unknown codec `yaml`"), "{e}");
         let e = Config::from_toml("ttl = \"5m\"").unwrap_err();
         assert!(e.to_string().contains("unknown field `ttl`"), "{e}");
         let e = Config::from_toml("default_ttl = \"soon\"").unwrap_err();

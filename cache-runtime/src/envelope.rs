@@ -5,7 +5,7 @@
 //! 0      2     magic "mc"
 //! 2      1     format version (1)
 //! 3      1     kind: 0 value, 1 tombstone (left by a removal)
-//! 4      1     codec: 1 JSON
+//! 4      1     codec: 1 JSON, 2 MessagePack
 //! 5      1     flags: bit 0 = payload is lz4-compressed
 //! 6      8     stamp: random, unique per write (u64 LE)
 //! 14     8     stored at, Unix milliseconds (u64 LE)
@@ -47,18 +47,24 @@ pub enum Codec {
     /// `serde_json`: readable with `redis-cli`, tolerant of added fields.
     #[default]
     Json,
+    /// MessagePack (`rmp-serde`) with field names kept: smaller and faster
+    /// than JSON, and still tolerant of added and reordered fields (unlike a
+    /// positional encoding, which breaks when a struct changes).
+    MessagePack,
 }
 
 impl Codec {
     fn id(self) -> u8 {
         match self {
             Codec::Json => 1,
+            Codec::MessagePack => 2,
         }
     }
 
     fn from_id(id: u8) -> Result<Self> {
         match id {
             1 => Ok(Codec::Json),
+            2 => Ok(Codec::MessagePack),
             other => Err(corrupt(format!("unknown codec id {other}"))),
         }
     }
@@ -69,21 +75,45 @@ impl Codec {
                 Error::new(ErrorKind::Serialization, "a value failed to encode as JSON")
                     .with_source(e)
             }),
+            Codec::MessagePack => rmp_serde::to_vec_named(value).map_err(|e| {
+                Error::new(
+                    ErrorKind::Serialization,
+                    "a value failed to encode as MessagePack",
+                )
+                .with_source(e)
+            }),
         }
     }
 
     fn decode<V: DeserializeOwned>(self, bytes: &[u8]) -> Result<V> {
-        match self {
-            Codec::Json => serde_json::from_slice(bytes).map_err(|e| {
-                Error::new(
-                    ErrorKind::Deserialization,
-                    format!(
-                        "a stored value does not decode as {}",
-                        std::any::type_name::<V>()
-                    ),
-                )
-                .with_source(e)
-            }),
+        type Cause = Box<dyn std::error::Error + Send + Sync>;
+        let decoded: std::result::Result<V, Cause> = match self {
+            Codec::Json => serde_json::from_slice(bytes).map_err(Into::into),
+            Codec::MessagePack => rmp_serde::from_slice(bytes).map_err(Into::into),
+        };
+        decoded.map_err(|e| {
+            Error::new(
+                ErrorKind::Deserialization,
+                format!(
+                    "a stored value does not decode as {}",
+                    std::any::type_name::<V>()
+                ),
+            )
+            .with_source(e)
+        })
+    }
+
+    /// The codec named `name` (`json` or `msgpack`).
+    ///
+    /// # Errors
+    /// Any other name.
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "json" => Ok(Codec::Json),
+            "msgpack" | "messagepack" => Ok(Codec::MessagePack),
+            other => Err(Error::invalid(format!(
+                "unknown codec `{other}`; use \"json\" or \"msgpack\""
+            ))),
         }
     }
 }
@@ -309,6 +339,31 @@ mod tests {
         assert_eq!(header.ttl_ms, 60_000);
         assert_eq!(header.compute_us, 1500);
         decode_value(&header, &bytes).unwrap()
+    }
+
+    #[test]
+    fn message_pack_roundtrips_and_is_smaller() {
+        #[derive(Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct User {
+            id: u64,
+            tags: Vec<String>,
+        }
+        let user = User {
+            id: 7,
+            tags: vec!["a".into(), "b".into()],
+        };
+        let encoding = Encoding {
+            codec: Codec::MessagePack,
+            ..Encoding::default()
+        };
+        let bytes = encode_value(&user, encoding, Duration::ZERO, Duration::ZERO).unwrap();
+        let json =
+            encode_value(&user, Encoding::default(), Duration::ZERO, Duration::ZERO).unwrap();
+        assert!(bytes.len() < json.len());
+        let header = read_header(&bytes).unwrap();
+        assert_eq!(header.codec, Codec::MessagePack);
+        assert_eq!(decode_value::<User>(&header, &bytes).unwrap(), user);
+        assert!(Codec::from_name("yaml").is_err());
     }
 
     #[test]

@@ -45,7 +45,7 @@ use crate::backend::memory::MemoryBackend;
 use crate::backend::{Backend, BackendExt, Expect};
 use crate::breaker::{Breaker, BreakerState};
 use crate::config::{BackendUrl, Config};
-use crate::envelope::{self, Encoding, Kind, STAMP_END};
+use crate::envelope::{self, Kind, STAMP_END};
 use crate::error::{Error, ErrorKind, Result};
 use crate::guard::Guarded;
 use crate::key::{generation_key, Digest, EntryKey, KeyHasher, Name};
@@ -508,7 +508,7 @@ impl Manager {
         ttl: Duration,
         took: Duration,
     ) -> bool {
-        let bytes = match envelope::encode_value(value, Encoding::default(), ttl, took) {
+        let bytes = match envelope::encode_value(value, self.config.encoding, ttl, took) {
             Ok(bytes) => bytes,
             Err(e) => {
                 self.stats.error("encoding a value", &e);
@@ -546,7 +546,7 @@ impl Manager {
         if ttl.is_zero() {
             return Err(Error::invalid("a TTL must be longer than zero"));
         }
-        let bytes = envelope::encode_value(value, Encoding::default(), ttl, Duration::ZERO)?;
+        let bytes = envelope::encode_value(value, self.config.encoding, ttl, Duration::ZERO)?;
         let read = self.read(key).await?;
         self.backend
             .set(&read.full_key, bytes.into(), Some(ttl))

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::backend::{Backend, KeyTtl};
-use crate::envelope::{self, Encoding, Kind};
+use crate::envelope::{self, Kind};
 use crate::error::{Error, Result};
 use crate::key::{generation_key, EntryKey, Name};
 use crate::manager::{Begin, Manager};
@@ -136,7 +136,10 @@ where
     }
 
     fn encode(&self, value: &V, ttl: Duration) -> Result<Bytes> {
-        Ok(envelope::encode_value(value, Encoding::default(), ttl, Duration::ZERO)?.into())
+        Ok(
+            envelope::encode_value(value, self.manager.config().encoding, ttl, Duration::ZERO)?
+                .into(),
+        )
     }
 
     /// Decodes raw entry bytes: `None` for tombstones and for bytes that do
