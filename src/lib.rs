@@ -66,10 +66,216 @@ pub fn stats() -> StatsSnapshot {
     global().stats()
 }
 
+/// Caches a function's results: the function keeps its signature, and
+/// callers compile the same with and without the attribute.
+///
+/// ```
+/// use memocache::cached;
+///
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
+/// struct User { id: u64, name: String }
+///
+/// #[cached(namespace = "users", ttl = "5m")]
+/// fn load_user(id: u64) -> Option<User> {
+///     // Runs once per `id` (until the entry expires or is removed).
+///     Some(User { id, name: format!("user {id}") })
+/// }
+///
+/// assert_eq!(load_user(7).unwrap().name, "user 7");
+/// assert_eq!(load_user(7).unwrap().name, "user 7"); // from the cache
+/// ```
+///
+/// # What is cached
+///
+/// The return type decides, by its name: `Result<T, E>` caches `Ok` only
+/// (and `E` needs no trait), `Option<T>` caches `Some` only, anything else
+/// is cached whole. What is stored must be `Clone + Serialize +
+/// DeserializeOwned + Send + Sync + 'static`; a function returning `()` or
+/// `impl Trait` is a compile error.
+///
+/// # The key
+///
+/// By default the key is every argument but `self`, by value (a `&str` keys
+/// like a `String`), each of which must be `Serialize`; arguments that are
+/// patterns (`(a, b): (u32, u32)`) key by the names they bind. The function's
+/// module path and name, its namespace, its `version` and the names of its
+/// type parameters (and of `Self` in an `impl`) are part of the key too, so
+/// two functions, two instantiations or two impls never share entries.
+///
+/// # Options
+///
+/// Every option is optional.
+///
+/// | option | meaning |
+/// |---|---|
+/// | `namespace = "users"` | the namespace, flushed as a whole; 1 to 64 of `[A-Za-z0-9_.-]` (default `"default"`) |
+/// | `ttl = "1h 30m"` | how long entries live: units `ms`, `s`, `m`, `h`, `d` (default: the configured default TTL) |
+/// | `key = <expr>` | the key instead of the arguments: any `Serialize` expression of the arguments (including `self`) |
+/// | `skip(a, b)` | arguments left out of the key (they need not be `Serialize`) |
+/// | `version = N` | entries of this version only: bump it when the stored type changes |
+/// | `cache_err` | on a `Result`: cache `Err` too (the whole `Result` is stored, `E` must be storable) |
+/// | `cache_none` | on an `Option`: cache `None` too |
+/// | `store_if = path` | a `fn(&Ret) -> bool` that may veto storing an outcome |
+/// | `single_flight = false` | let concurrent misses of one key all compute (default: one computes, the others wait for it) |
+/// | `in_impl` | the function is associated (in an `impl` or trait) although it has no `self` and its signature does not name `Self` |
+/// | `crate = "path"` | the path of this crate, if it is renamed in `Cargo.toml` |
+///
+/// ```
+/// use memocache::cached;
+///
+/// #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+/// struct Page { items: Vec<u32>, complete: bool }
+///
+/// struct Db; // not `Serialize`: skipped
+///
+/// fn is_complete(page: &Result<Page, String>) -> bool {
+///     page.as_ref().is_ok_and(|p| p.complete)
+/// }
+///
+/// #[cached(
+///     namespace = "pages",
+///     ttl = "90s",
+///     skip(db),
+///     version = 2,
+///     cache_err,
+///     store_if = is_complete,
+///     single_flight = false,
+/// )]
+/// fn page(db: &Db, number: u32) -> Result<Page, String> {
+///     let _ = db;
+///     Ok(Page { items: vec![number], complete: number < 10 })
+/// }
+///
+/// #[cached(key = query.to_lowercase(), cache_none)]
+/// fn search(query: &str) -> Option<u32> {
+///     query.parse().ok()
+/// }
+///
+/// assert_eq!(page(&Db, 1).unwrap().items, [1]);
+/// assert_eq!(search("42"), Some(42));
+/// assert_eq!(search("x"), None); // cached too, with cache_none
+/// ```
+///
+/// # Methods and associated functions
+///
+/// `#[cached]` works on methods (`&self`, `&mut self`, `self: Arc<Self>`...)
+/// and associated functions, in generic impls too. `self` is out of the key
+/// unless `key` names it. The macro sees only the function, not the `impl`
+/// around it: a function with `self`, or whose signature names `Self`, is
+/// known to be associated; any other associated function needs `in_impl`.
+/// On a method of a *trait implementation* it cannot work (the companions
+/// below would not be members of the trait): cache an inherent method and
+/// call it from the trait method.
+///
+/// ```
+/// use memocache::cached;
+///
+/// struct Repo { tenant: u32 }
+///
+/// impl Repo {
+///     #[cached(key = (self.tenant, id))]
+///     fn name(&self, id: u64) -> String {
+///         format!("{}/{id}", self.tenant)
+///     }
+///
+///     #[cached(in_impl, ttl = "1m")]
+///     fn count(prefix: &str) -> usize {
+///         prefix.len()
+///     }
+/// }
+///
+/// assert_eq!(Repo { tenant: 1 }.name(5), "1/5");
+/// assert_eq!(Repo { tenant: 2 }.name(5), "2/5"); // self.tenant is in the key
+/// assert_eq!(Repo::count("abc"), 3);
+/// ```
+///
+/// # Companions
+///
+/// Next to `f` (with its visibility, in its `impl` for a method) the macro
+/// generates, with `f`'s arguments:
+///
+/// | companion | what it does |
+/// |---|---|
+/// | `f_uncached(args) -> Ret` | runs the body, without the cache |
+/// | `f_key(args) -> Result<EntryKey>` | the key of these arguments |
+/// | `f_remove(args) -> Result<bool>` | removes their entry; whether one was there |
+/// | `f_prime(args, value: &Stored) -> Result<()>` | stores `value` as their entry (`Stored` is `T` of `Result<T, _>`/`Option<T>`, else the return type) |
+/// | `f_refresh(args) -> Ret` | runs the body and stores the outcome |
+///
+/// `f_remove`, `f_prime` and `f_refresh` are `async` when `f` is.
+///
+/// ```
+/// use memocache::cached;
+///
+/// #[cached(namespace = "prices")]
+/// async fn price(sku: &str) -> u64 {
+///     sku.len() as u64 * 100
+/// }
+///
+/// # memocache::block_on(async {
+/// price_prime("abc", &999).await.unwrap();
+/// assert_eq!(price("abc").await, 999);
+/// assert!(price_remove("abc").await.unwrap());
+/// assert_eq!(price("abc").await, 300);
+/// assert_eq!(price_uncached("abcd").await, 400);
+/// assert_eq!(price_refresh("abc").await, 300);
+/// assert!(price_key("abc").unwrap().tail.contains("price"));
+/// # });
+/// ```
+///
+/// # Failures
+///
+/// A cached function never returns a cache error: a backend that is down,
+/// slow or returns garbage makes the call a miss, and the body runs.
+pub use memocache_macros::cached;
+
+/// Removes cached entries when the annotated function succeeds (returns
+/// `Ok` for a `Result`, anything for other types).
+///
+/// Each target is a call of a `#[cached]` function with the arguments of
+/// the entry to remove, written as a call of that function, or
+/// `namespace = "..."` to flush a namespace. The keys are computed when the
+/// function is entered, from its arguments as passed. A failure to remove
+/// is logged and never changes the function's result.
+///
+/// | option | meaning |
+/// |---|---|
+/// | `path::to::f(args)`, `receiver.method(args)` | remove `f`'s entry for `args` (checked by the compiler: `f` must be `#[cached]`, `args` of its types) |
+/// | `namespace = "users"` | flush a namespace |
+/// | `before` | remove before the body runs, whatever it returns |
+/// | `crate = "path"` | the path of this crate, if it is renamed |
+///
+/// ```
+/// use memocache::{cache_remove, cached};
+///
+/// #[cached(namespace = "accounts")]
+/// fn balance(account: u64) -> u64 {
+///     account * 10
+/// }
+///
+/// #[cache_remove(balance(account))]
+/// fn deposit(account: u64, amount: u64) -> Result<u64, String> {
+///     if amount == 0 {
+///         return Err("nothing to deposit".into()); // nothing is removed
+///     }
+///     Ok(amount)
+/// }
+///
+/// #[cache_remove(balance(1), namespace = "accounts", before)]
+/// fn close_all() {}
+///
+/// assert_eq!(balance(1), 10);
+/// deposit(1, 5).unwrap();
+/// assert!(!balance_remove(1).unwrap()); // deposit removed it already
+/// close_all();
+/// ```
+pub use memocache_macros::cache_remove;
+
 /// What generated code uses. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
     pub use memocache_runtime::cached_fn::*;
+    pub use memocache_runtime::key::EntryKey;
     pub use memocache_runtime::Result;
     pub use serde::Serialize;
 }

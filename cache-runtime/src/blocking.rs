@@ -57,6 +57,20 @@ pub fn block_on_io<F: Future>(future: F) -> Result<F::Output> {
     Ok(block_on(future))
 }
 
+/// Sleeps on the I/O runtime's timer, so it works whatever runtime (or none)
+/// polls it.
+pub async fn sleep(duration: std::time::Duration) {
+    let timer = match io_handle() {
+        Ok(io) => {
+            let _context = io.enter();
+            tokio::time::sleep(duration)
+        }
+        // No timer to be had: the callers' backend calls fail the same way.
+        Err(_) => return,
+    };
+    timer.await;
+}
+
 /// The background runtime that owns remote connections: one worker thread,
 /// started on first use, alive for the life of the process.
 ///

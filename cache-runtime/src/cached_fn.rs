@@ -3,6 +3,11 @@
 //! sync and async drivers of one call. Both drivers run the same steps of
 //! [`Manager`](crate::Manager) (`begin`, compute, `finish`); the sync one
 //! drives them with [`block_on`], and runs the user's body outside of it.
+//!
+//! Besides the drivers of a call it holds what the companions of a cached
+//! function (`f_key`, `f_remove`, `f_prime`, `f_refresh`) and
+//! `#[cache_remove]` call: [`KeyArgs`], the drivers' [`Mode`]s, [`remove`],
+//! and its logging variants [`invalidate`] and [`invalidate_namespace`].
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -94,6 +99,69 @@ impl Spec {
         let digest = manager.hasher().digest(args)?;
         Ok(manager.entry_key(self.namespace()?, self.function, self.version, digest))
     }
+
+    /// Starts the key of one call, argument by argument: what `#[cached]`
+    /// generates, one [`KeyArgs::arg`] per key argument.
+    ///
+    /// ```
+    /// use memocache_runtime::cached_fn::Spec;
+    /// static SPEC: Spec = Spec::new("users", "app::load_user");
+    /// let a = SPEC.args().arg(&7u64).arg("ann").finish().unwrap();
+    /// let b = SPEC.args().arg(&7u64).arg(&"ann".to_owned()).finish().unwrap();
+    /// assert_eq!(a, b);
+    /// ```
+    pub fn args(&self) -> KeyArgs<'_> {
+        KeyArgs {
+            spec: self,
+            canonical: Vec::with_capacity(64),
+            failed: None,
+        }
+    }
+}
+
+/// The key of one call under construction (see [`Spec::args`]).
+///
+/// Why one call per argument rather than one `Serialize` tuple: the bound
+/// `T: Serialize` is then checked per argument, so the generated code can
+/// point a missing `Serialize` impl at that argument's type, and a tuple of
+/// arguments never needs to be `Serialize` as a whole (no second error).
+///
+/// The digested bytes are the canonical encodings of the arguments one after
+/// another; each encoding is self-delimiting, so the concatenation is
+/// injective for a function's fixed list of key arguments.
+#[derive(Debug)]
+pub struct KeyArgs<'a> {
+    spec: &'a Spec,
+    canonical: Vec<u8>,
+    failed: Option<Error>,
+}
+
+impl KeyArgs<'_> {
+    /// Adds one key argument.
+    #[must_use]
+    pub fn arg<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
+        if self.failed.is_none() {
+            match crate::key::canonical::to_canonical_bytes(value) {
+                Ok(bytes) => self.canonical.extend_from_slice(&bytes),
+                Err(e) => self.failed = Some(e),
+            }
+        }
+        self
+    }
+
+    /// The entry key of the arguments added.
+    ///
+    /// # Errors
+    /// When an argument failed to serialize, or the namespace is invalid.
+    pub fn finish(self) -> Result<EntryKey> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        let manager = global();
+        let digest = manager.hasher().digest_bytes(&self.canonical);
+        let spec = self.spec;
+        Ok(manager.entry_key(spec.namespace()?, spec.function, spec.version, digest))
+    }
 }
 
 /// How a return type maps to what is stored: which outcomes are cached and
@@ -152,10 +220,7 @@ impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Shape for 
 /// A predicate that vetoes storing an outcome (`false`: do not store).
 pub type StoreIf<O> = Option<fn(&O) -> bool>;
 
-fn to_store<'a, S: Shape>(
-    out: &'a S::Output,
-    store_if: StoreIf<S::Output>,
-) -> Option<&'a S::Stored> {
+fn to_store<S: Shape>(out: &S::Output, store_if: StoreIf<S::Output>) -> Option<&S::Stored> {
     S::stored(out).filter(|_| store_if.is_none_or(|keep| keep(out)))
 }
 
@@ -163,8 +228,77 @@ fn key_failed(spec: &Spec, e: &Error) {
     tracing::warn!(function = spec.function, error = %e, "memocache: arguments not cacheable; computing");
 }
 
-/// One call of an async cached function.
+/// What one driven call does. The cached function and its `_refresh` and
+/// `_prime` companions all go through [`call_sync`]/[`call_async`]: a
+/// return type that cannot be stored then fails one bound, at one place,
+/// and the user reads one error rather than one per generated function.
+pub enum Mode<'a, T> {
+    /// Look the key up; on a miss compute, and store (the cached function).
+    Cached,
+    /// Compute without looking, then store what the caching rule accepts
+    /// (`_refresh`).
+    Refresh,
+    /// Store this value without computing (`_prime`); the outcome of the
+    /// store goes to the slot, and the call returns the value as an output.
+    Prime(&'a T, &'a mut Result<()>),
+}
+
+/// One call of an async cached function (or companion, per `mode`).
 pub async fn call_async<S, F, Fut>(
+    spec: &'static Spec,
+    mode: Mode<'_, S::Stored>,
+    key: Result<EntryKey>,
+    store_if: StoreIf<S::Output>,
+    compute: F,
+) -> S::Output
+where
+    S: Shape,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = S::Output>,
+{
+    match mode {
+        Mode::Cached => cached_async::<S, F, Fut>(spec, key, store_if, compute).await,
+        Mode::Refresh => {
+            let out = compute().await;
+            store_refreshed::<S>(spec, key, &out, store_if).await;
+            out
+        }
+        Mode::Prime(value, outcome) => {
+            *outcome = put(spec, key, value).await;
+            S::output(value.clone())
+        }
+    }
+}
+
+/// One call of a sync cached function (or companion, per `mode`). Works on
+/// any thread, inside a tokio runtime or not; the body runs on the calling
+/// thread, outside any executor.
+pub fn call_sync<S, F>(
+    spec: &'static Spec,
+    mode: Mode<'_, S::Stored>,
+    key: Result<EntryKey>,
+    store_if: StoreIf<S::Output>,
+    compute: F,
+) -> S::Output
+where
+    S: Shape,
+    F: FnOnce() -> S::Output,
+{
+    match mode {
+        Mode::Cached => cached_sync::<S, F>(spec, key, store_if, compute),
+        Mode::Refresh => {
+            let out = compute();
+            block_on(store_refreshed::<S>(spec, key, &out, store_if));
+            out
+        }
+        Mode::Prime(value, outcome) => {
+            *outcome = block_on(put(spec, key, value));
+            S::output(value.clone())
+        }
+    }
+}
+
+async fn cached_async<S, F, Fut>(
     spec: &'static Spec,
     key: Result<EntryKey>,
     store_if: StoreIf<S::Output>,
@@ -198,9 +332,7 @@ where
     }
 }
 
-/// One call of a sync cached function. Works on any thread, inside a tokio
-/// runtime or not; the body runs on the calling thread, outside any executor.
-pub fn call_sync<S, F>(
+fn cached_sync<S, F>(
     spec: &'static Spec,
     key: Result<EntryKey>,
     store_if: StoreIf<S::Output>,
@@ -226,6 +358,48 @@ where
             out
         }
     }
+}
+
+/// After a `_refresh` computation: stores what the caching rule and
+/// `store_if` accept; a failure is logged, never returned.
+async fn store_refreshed<S: Shape>(
+    spec: &'static Spec,
+    key: Result<EntryKey>,
+    out: &S::Output,
+    store_if: StoreIf<S::Output>,
+) {
+    if let Some(value) = to_store::<S>(out, store_if) {
+        if let Err(e) = put(spec, key, value).await {
+            tracing::warn!(function = spec.function, error = %e, "memocache: a refreshed value was not stored");
+        }
+    }
+}
+
+/// What `#[cache_remove]` calls: removes the entry of `key`, logging a
+/// failure instead of returning it, so that the annotated function's result
+/// never depends on the cache. `by` names the annotated function, for the log.
+pub async fn invalidate(key: Result<EntryKey>, by: &'static str) {
+    if let Err(e) = remove(key).await {
+        tracing::warn!(by, error = %e, "memocache: #[cache_remove] could not remove an entry");
+    }
+}
+
+/// [`invalidate`] for sync code.
+pub fn invalidate_blocking(key: Result<EntryKey>, by: &'static str) {
+    block_on(invalidate(key, by));
+}
+
+/// What `#[cache_remove(namespace = "...")]` calls: flushes `namespace`,
+/// logging a failure instead of returning it.
+pub async fn invalidate_namespace(namespace: &'static str, by: &'static str) {
+    if let Err(e) = flush_namespace(namespace).await {
+        tracing::warn!(by, namespace, error = %e, "memocache: #[cache_remove] could not flush a namespace");
+    }
+}
+
+/// [`invalidate_namespace`] for sync code.
+pub fn invalidate_namespace_blocking(namespace: &'static str, by: &'static str) {
+    block_on(invalidate_namespace(namespace, by));
 }
 
 /// Removes the entry of `key` (a removal blocks older in-flight writes).
@@ -276,6 +450,13 @@ pub async fn flush_namespace(namespace: &str) -> Result<()> {
 /// As [`Manager::flush_namespace`].
 pub fn flush_namespace_blocking(namespace: &str) -> Result<()> {
     block_on(flush_namespace(namespace))
+}
+
+/// Returns `future` unchanged; naming its output type lets `?` inside an
+/// `async` block that `#[cache_remove]` wraps around a body infer its error
+/// type, as it does in the `async fn` the body came from.
+pub fn with_output<O, F: Future<Output = O>>(future: F) -> F {
+    future
 }
 
 /// What can be stored: the bound of [`Shape::Stored`], named.

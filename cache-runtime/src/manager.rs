@@ -102,14 +102,101 @@ pub enum Begin<'a, V> {
     /// The cache had the value.
     Hit(V),
     /// The caller must compute, then hand the value to [`Manager::finish`].
-    Compute(Ticket<'a>),
+    /// (Boxed: a miss can afford an allocation; the hit path then moves a
+    /// small enum.)
+    Compute(Box<Ticket<'a>>),
 }
 
 /// A caller's duty to compute a value, and where to store it.
 pub struct Ticket<'a> {
     target: Option<Target>,
     leader: Option<Leader<'a>>,
+    lock: Option<LockGuard>,
     started: Instant,
+}
+
+/// How one call behaves on a miss.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct CallOptions {
+    /// Concurrent misses of one key in this process share one computation.
+    pub single_flight: bool,
+    /// Concurrent misses of one key in all processes share one computation:
+    /// the first takes a lock in the backend for this lease, the others wait
+    /// for its value (at most the lease, if the holder dies).
+    pub lock_lease: Option<Duration>,
+    /// Early refresh (XFetch, Vattani et al., VLDB 2015) with this beta
+    /// (1.0 is the paper's default): a hit recomputes early, with a
+    /// probability that grows as expiry nears and with the compute time, so
+    /// a hot key is refreshed by one caller before it expires instead of
+    /// missing for everyone at once.
+    pub early_refresh: Option<f64>,
+}
+
+impl Default for CallOptions {
+    fn default() -> Self {
+        CallOptions {
+            single_flight: true,
+            lock_lease: None,
+            early_refresh: None,
+        }
+    }
+}
+
+enum Observed<V> {
+    Hit(V),
+    Miss(Target, u64),
+    /// A hit chosen to refresh early: the value, and where to store anew.
+    Refresh(V, Target),
+}
+
+enum Locked<V> {
+    Held(LockGuard),
+    Computed(V),
+    GaveUp,
+}
+
+/// A compute lock held in the backend; released when the value is stored,
+/// or in the background if the computation is abandoned.
+struct LockGuard {
+    backend: Arc<dyn Backend>,
+    key: String,
+    token: Expect,
+    released: bool,
+}
+
+impl LockGuard {
+    async fn release(mut self) {
+        self.released = true;
+        // A failed release leaves the lock to its lease.
+        let _ = self.backend.delete_if(&self.key, &self.token).await;
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if self.released {
+            return;
+        }
+        if let Ok(io) = crate::blocking::io_handle() {
+            let (backend, key, token) = (
+                self.backend.clone(),
+                std::mem::take(&mut self.key),
+                self.token.clone(),
+            );
+            io.spawn(async move {
+                let _ = backend.delete_if(&key, &token).await;
+            });
+        }
+    }
+}
+
+/// XFetch: whether to recompute now, given the entry's expiry and compute time.
+fn refresh_early(header: &envelope::Header, beta: f64) -> bool {
+    let expiry = header.stored_at_ms.saturating_add(header.ttl_ms) as f64;
+    let delta_ms = f64::from(header.compute_us) / 1000.0;
+    let now = envelope::now_ms() as f64;
+    now - delta_ms * beta * crate::random::unit_interval().ln() >= expiry
 }
 
 struct Target {
@@ -126,6 +213,7 @@ impl Ticket<'_> {
         Ticket {
             target: None,
             leader: None,
+            lock: None,
             started: Instant::now(),
         }
     }
@@ -379,12 +467,23 @@ impl Manager {
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        self.begin_with(key, true).await
+        self.begin_opts(key, &CallOptions::default()).await
     }
 
-    /// [`begin`](Manager::begin), with single-flight on or off: off, every
-    /// concurrent miss computes (and the first write wins).
+    /// [`begin`](Manager::begin), with single-flight on or off.
     pub async fn begin_with<V>(&self, key: &EntryKey, single_flight: bool) -> Begin<'_, V>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        let opts = CallOptions {
+            single_flight,
+            ..CallOptions::default()
+        };
+        self.begin_opts(key, &opts).await
+    }
+
+    /// [`begin`](Manager::begin), with the given [`CallOptions`].
+    pub async fn begin_opts<V>(&self, key: &EntryKey, opts: &CallOptions) -> Begin<'_, V>
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static,
     {
@@ -393,78 +492,190 @@ impl Manager {
             Err(e) => {
                 self.stats.error("a cache read", &e);
                 self.stats.miss();
-                return Begin::Compute(Ticket::bypass());
+                return Begin::Compute(Box::new(Ticket::bypass()));
             }
         };
-        let (expect, corrupt, flight_tag) = match &read.raw {
-            None => (Expect::Absent, false, 0),
-            Some(bytes) => match envelope::read_header(bytes) {
-                Ok(header) => {
-                    if header.kind == Kind::Value {
-                        match envelope::decode_value::<V>(&header, bytes) {
-                            Ok(value) => {
-                                self.stats.hit();
-                                return Begin::Hit(value);
-                            }
-                            Err(e) => self.stats.corrupt(&read.full_key, &e),
+        let (target, flight_tag) = match self.classify::<V>(read, opts.early_refresh) {
+            Observed::Hit(value) => {
+                self.stats.hit();
+                return Begin::Hit(value);
+            }
+            Observed::Miss(target, tag) => (target, tag),
+            Observed::Refresh(value, target) => return self.begin_refresh(value, target, opts),
+        };
+        let leader = if opts.single_flight {
+            let flight = format!("{}#{flight_tag:x}", target.full_key);
+            match self.flights.join(flight).await {
+                Joined::Leader(leader) => Some(leader),
+                Joined::Done(shared) => match shared.and_then(|s| s.downcast_ref::<V>().cloned()) {
+                    Some(value) => {
+                        self.stats.hit();
+                        return Begin::Hit(value);
+                    }
+                    // Nothing to share: compute alone, as without the cache.
+                    None => {
+                        self.stats.miss();
+                        return Begin::Compute(Box::new(Ticket::bypass()));
+                    }
+                },
+            }
+        } else {
+            None
+        };
+        let lock = match opts.lock_lease {
+            None => None,
+            Some(lease) => match self.lock_or_wait::<V>(key, &target, lease).await {
+                Locked::Held(guard) => Some(guard),
+                Locked::GaveUp => None,
+                Locked::Computed(value) => {
+                    self.stats.hit();
+                    if let Some(leader) = leader {
+                        leader.publish(Some(Arc::new(value.clone())), Some(FLIGHT_GRACE));
+                    }
+                    return Begin::Hit(value);
+                }
+            },
+        };
+        self.stats.miss();
+        Begin::Compute(Box::new(Ticket {
+            target: Some(target),
+            leader,
+            lock,
+            started: Instant::now(),
+        }))
+    }
+
+    /// An early refresh: one caller recomputes (with single-flight, only if
+    /// nobody else is refreshing the entry); the others return the current
+    /// value without waiting.
+    fn begin_refresh<V>(&self, current: V, target: Target, opts: &CallOptions) -> Begin<'_, V> {
+        let leader = if opts.single_flight {
+            match self
+                .flights
+                .lead_if_idle(format!("{}#refresh", target.full_key))
+            {
+                Some(leader) => Some(leader),
+                None => {
+                    self.stats.hit();
+                    return Begin::Hit(current);
+                }
+            }
+        } else {
+            None
+        };
+        self.stats.refresh();
+        Begin::Compute(Box::new(Ticket {
+            target: Some(target),
+            leader,
+            lock: None,
+            started: Instant::now(),
+        }))
+    }
+
+    /// What a read found: a value to return, or a miss with where and under
+    /// which condition to store, and the tag of its single flight.
+    fn classify<V: DeserializeOwned>(&self, read: Read, early_refresh: Option<f64>) -> Observed<V> {
+        let miss = |expect, corrupt, tag| {
+            Observed::Miss(
+                Target {
+                    full_key: read.full_key.clone(),
+                    expect,
+                    corrupt,
+                },
+                tag,
+            )
+        };
+        let Some(bytes) = &read.raw else {
+            return miss(Expect::Absent, false, 0);
+        };
+        let header = match envelope::read_header(bytes) {
+            Ok(header) => header,
+            Err(e) => {
+                self.stats.corrupt(&read.full_key, &e);
+                let digest = KeyHasher::default().digest_bytes(bytes);
+                let mut tag = [0u8; 8];
+                tag.copy_from_slice(&digest.as_bytes()[..8]);
+                return miss(
+                    Expect::Exact(bytes.clone()),
+                    true,
+                    u64::from_le_bytes(tag) | 1,
+                );
+            }
+        };
+        let written = Bytes::copy_from_slice(&bytes[..STAMP_END]);
+        let stamp = Expect::Prefix(written.clone());
+        if header.kind == Kind::Tombstone {
+            return miss(stamp, false, header.stamp);
+        }
+        match envelope::decode_value::<V>(&header, bytes) {
+            Ok(value) if early_refresh.is_some_and(|beta| refresh_early(&header, beta)) => {
+                // Recompute and replace this very entry, or fill the key if
+                // it expired meanwhile; a removal's tombstone still wins.
+                let target = Target {
+                    full_key: read.full_key.clone(),
+                    expect: Expect::PrefixOrAbsent(written),
+                    corrupt: false,
+                };
+                Observed::Refresh(value, target)
+            }
+            Ok(value) => Observed::Hit(value),
+            Err(e) => {
+                self.stats.corrupt(&read.full_key, &e);
+                miss(stamp, true, header.stamp)
+            }
+        }
+    }
+
+    /// Takes the backend lock of a missing entry, or waits for its holder (in
+    /// another process) to store the value. Waiting is bounded by the lease:
+    /// a holder that died costs at most that; then this caller computes.
+    async fn lock_or_wait<V: DeserializeOwned>(
+        &self,
+        key: &EntryKey,
+        target: &Target,
+        lease: Duration,
+    ) -> Locked<V> {
+        let lock_key = format!("{}:lock", target.full_key);
+        let token = Bytes::from(format!("{:016x}", crate::random::next_u64()));
+        let deadline = Instant::now() + lease;
+        let poll = (lease / 50).clamp(Duration::from_millis(2), Duration::from_millis(50));
+        loop {
+            match self
+                .backend
+                .set_if(&lock_key, token.clone(), Some(lease), &Expect::Absent)
+                .await
+            {
+                Ok(true) => {
+                    let guard = LockGuard {
+                        backend: self.backend.clone(),
+                        key: lock_key,
+                        token: Expect::Exact(token),
+                        released: false,
+                    };
+                    // The previous holder may have stored the value just
+                    // before releasing the lock to us.
+                    if let Ok(read) = self.read(key).await {
+                        if let Observed::Hit(value) = self.classify::<V>(read, None) {
+                            guard.release().await;
+                            return Locked::Computed(value);
                         }
                     }
-                    let stamp = Bytes::copy_from_slice(&bytes[..STAMP_END]);
-                    (
-                        Expect::Prefix(stamp),
-                        header.kind == Kind::Value,
-                        header.stamp,
-                    )
+                    return Locked::Held(guard);
                 }
+                Ok(false) => {}
                 Err(e) => {
-                    self.stats.corrupt(&read.full_key, &e);
-                    let tag = crate::key::KeyHasher::default().digest_bytes(bytes);
-                    let mut first = [0u8; 8];
-                    first.copy_from_slice(&tag.as_bytes()[..8]);
-                    (
-                        Expect::Exact(bytes.clone()),
-                        true,
-                        u64::from_le_bytes(first) | 1,
-                    )
+                    self.stats.error("taking a compute lock", &e);
+                    return Locked::GaveUp;
                 }
-            },
-        };
-        let target = Target {
-            full_key: read.full_key,
-            expect,
-            corrupt,
-        };
-        if !single_flight {
-            self.stats.miss();
-            return Begin::Compute(Ticket {
-                target: Some(target),
-                leader: None,
-                started: Instant::now(),
-            });
-        }
-        let flight = format!("{}#{flight_tag:x}", target.full_key);
-        match self.flights.join(flight).await {
-            Joined::Done(Some(shared)) => match shared.downcast_ref::<V>() {
-                Some(value) => {
-                    self.stats.hit();
-                    Begin::Hit(value.clone())
-                }
-                None => {
-                    self.stats.miss();
-                    Begin::Compute(Ticket::bypass())
-                }
-            },
-            Joined::Done(None) => {
-                self.stats.miss();
-                Begin::Compute(Ticket::bypass())
             }
-            Joined::Leader(leader) => {
-                self.stats.miss();
-                Begin::Compute(Ticket {
-                    target: Some(target),
-                    leader: Some(leader),
-                    started: Instant::now(),
-                })
+            if Instant::now() >= deadline {
+                return Locked::GaveUp;
+            }
+            crate::blocking::sleep(poll).await;
+            if let Ok(read) = self.read(key).await {
+                if let Observed::Hit(value) = self.classify::<V>(read, None) {
+                    return Locked::Computed(value);
+                }
             }
         }
     }
@@ -473,7 +684,7 @@ impl Manager {
     /// cached) if the computation took less than the removal window, and
     /// hands it to the callers waiting on the same computation (with `None`
     /// they compute on their own, as they would without the cache).
-    pub async fn finish<V>(&self, ticket: Ticket<'_>, value: Option<&V>, ttl: Duration)
+    pub async fn finish<V>(&self, ticket: Box<Ticket<'_>>, value: Option<&V>, ttl: Duration)
     where
         V: Serialize + Clone + Send + Sync + 'static,
     {
@@ -491,6 +702,9 @@ impl Manager {
                     self.stats.error("deleting a corrupt entry", &e);
                 }
             }
+        }
+        if let Some(lock) = ticket.lock {
+            lock.release().await;
         }
         if let Some(leader) = ticket.leader {
             let grace = stored.then(|| ttl.min(FLIGHT_GRACE));

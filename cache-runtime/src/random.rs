@@ -31,3 +31,8 @@ pub fn next_u64() -> u64 {
         z ^ (z >> 31)
     })
 }
+
+/// A float drawn uniformly from (0, 1], for early refresh.
+pub fn unit_interval() -> f64 {
+    ((next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+}

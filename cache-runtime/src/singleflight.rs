@@ -109,6 +109,30 @@ impl Flights {
         }
     }
 
+    /// Leads a new flight of `key`, unless one is in progress: for work that
+    /// is optional (an early refresh), which nobody waits for.
+    pub fn lead_if_idle(&self, key: String) -> Option<Leader<'_>> {
+        let mut shard = self.shard(&key).lock();
+        if shard.get(&key).is_some_and(|f| f.joinable_until.is_none()) {
+            return None;
+        }
+        let slot = Slot::default();
+        let guard = slot.clone().try_lock_owned().ok()?;
+        shard.insert(
+            key.clone(),
+            Flight {
+                slot: slot.clone(),
+                joinable_until: None,
+            },
+        );
+        Some(Leader {
+            flights: self,
+            key,
+            slot,
+            guard: Some(guard),
+        })
+    }
+
     /// How many flights are in progress.
     pub fn len(&self) -> usize {
         self.shards.iter().map(|s| s.lock().len()).sum()

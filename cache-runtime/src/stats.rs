@@ -12,6 +12,7 @@ pub struct Stats {
     hits: AtomicU64,
     misses: AtomicU64,
     stores: AtomicU64,
+    refreshes: AtomicU64,
     errors: AtomicU64,
     corrupt: AtomicU64,
     last_logged_ms: AtomicU64,
@@ -27,6 +28,8 @@ pub struct StatsSnapshot {
     pub misses: u64,
     /// Values written to the backend.
     pub stores: u64,
+    /// Hits that recomputed early (XFetch).
+    pub refreshes: u64,
     /// Backend calls that failed (the caller computed instead).
     pub errors: u64,
     /// Entries that did not decode and were dropped.
@@ -47,6 +50,9 @@ impl Stats {
     }
     pub(crate) fn miss(&self) {
         self.misses.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn refresh(&self) {
+        self.refreshes.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn store(&self) {
         self.stores.fetch_add(1, Ordering::Relaxed);
@@ -83,6 +89,7 @@ impl Stats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             stores: self.stores.load(Ordering::Relaxed),
+            refreshes: self.refreshes.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             corrupt: self.corrupt.load(Ordering::Relaxed),
         }

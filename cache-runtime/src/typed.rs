@@ -13,7 +13,7 @@ use crate::backend::{Backend, KeyTtl};
 use crate::envelope::{self, Kind};
 use crate::error::{Error, Result};
 use crate::key::{generation_key, EntryKey, Name};
-use crate::manager::{Begin, Manager};
+use crate::manager::{Begin, CallOptions, Manager};
 
 /// A typed cache of `V` values keyed by `K`, in one namespace.
 ///
@@ -43,6 +43,7 @@ pub struct Cache<K: ?Sized, V> {
     namespace: Name,
     name: Name,
     ttl: Duration,
+    options: CallOptions,
     _types: PhantomData<fn(&K) -> V>,
 }
 
@@ -53,6 +54,7 @@ impl<K: ?Sized, V> Clone for Cache<K, V> {
             namespace: self.namespace.clone(),
             name: self.name.clone(),
             ttl: self.ttl,
+            options: self.options,
             _types: PhantomData,
         }
     }
@@ -94,6 +96,7 @@ where
             manager,
             namespace: Name::new(namespace)?,
             name: Name::new(name)?,
+            options: CallOptions::default(),
             _types: PhantomData,
         })
     }
@@ -108,6 +111,41 @@ where
         }
         self.ttl = ttl;
         Ok(self)
+    }
+
+    /// The same handle, whose [`get_or_set`](Cache::get_or_set) takes a lock
+    /// in the backend on a miss, so that concurrent misses in all processes
+    /// share one computation. Waiters wait at most `lease` for a holder.
+    ///
+    /// # Errors
+    /// A zero lease.
+    pub fn with_lock(mut self, lease: Duration) -> Result<Self> {
+        if lease.is_zero() {
+            return Err(Error::invalid("a lock lease must be longer than zero"));
+        }
+        self.options.lock_lease = Some(lease);
+        Ok(self)
+    }
+
+    /// The same handle, refreshing hot entries early (XFetch) with `beta`
+    /// (1.0 is the usual choice; larger refreshes earlier).
+    ///
+    /// # Errors
+    /// A beta that is not a positive finite number.
+    pub fn with_early_refresh(mut self, beta: f64) -> Result<Self> {
+        if !(beta.is_finite() && beta > 0.0) {
+            return Err(Error::invalid(format!(
+                "early refresh beta must be positive, not {beta}"
+            )));
+        }
+        self.options.early_refresh = Some(beta);
+        Ok(self)
+    }
+
+    /// The same handle without single-flight: concurrent misses all compute.
+    pub fn without_single_flight(mut self) -> Self {
+        self.options.single_flight = false;
+        self
     }
 
     /// The namespace of the handle.
@@ -270,7 +308,7 @@ where
                 return compute().await;
             }
         };
-        match self.manager.begin::<V>(&entry).await {
+        match self.manager.begin_opts::<V>(&entry, &self.options).await {
             Begin::Hit(value) => value,
             Begin::Compute(ticket) => {
                 let value = compute().await;
@@ -298,7 +336,7 @@ where
                 return compute().await;
             }
         };
-        match self.manager.begin::<V>(&entry).await {
+        match self.manager.begin_opts::<V>(&entry, &self.options).await {
             Begin::Hit(value) => Ok(value),
             Begin::Compute(ticket) => {
                 let result = compute().await;

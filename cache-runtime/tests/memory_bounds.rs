@@ -11,7 +11,11 @@ async fn ten_times_the_entry_bound_stays_within_it() {
     let backend = MemoryBackend::new(1_000, usize::MAX);
     for i in 0..10_000 {
         backend
-            .set(&format!("k{i}"), Bytes::from_static(b"v"), Some(Duration::from_secs(60)))
+            .set(
+                &format!("k{i}"),
+                Bytes::from_static(b"v"),
+                Some(Duration::from_secs(60)),
+            )
             .await
             .unwrap();
         let (entries, _) = backend.usage();
@@ -20,8 +24,17 @@ async fn ten_times_the_entry_bound_stays_within_it() {
     // Recent entries are there; most old ones were evicted.
     assert!(backend.get("k9999").await.unwrap().is_some());
     let keys: Vec<String> = (0..1000).map(|i| format!("k{i}")).collect();
-    let old = backend.get_many(&keys).await.unwrap().iter().flatten().count();
-    assert!(old < 500, "{old} of the first 1000 survived 9000 newer inserts");
+    let old = backend
+        .get_many(&keys)
+        .await
+        .unwrap()
+        .iter()
+        .flatten()
+        .count();
+    assert!(
+        old < 500,
+        "{old} of the first 1000 survived 9000 newer inserts"
+    );
 }
 
 #[tokio::test]
@@ -30,7 +43,10 @@ async fn ten_times_the_byte_bound_stays_within_it() {
     let backend = MemoryBackend::new(usize::MAX, bound);
     let value = Bytes::from(vec![7u8; 1000]);
     for i in 0..10_000 {
-        backend.set(&format!("k{i}"), value.clone(), None).await.unwrap();
+        backend
+            .set(&format!("k{i}"), value.clone(), None)
+            .await
+            .unwrap();
     }
     let (entries, bytes) = backend.usage();
     assert!(bytes <= bound, "{bytes} bytes held, bound {bound}");

@@ -57,7 +57,10 @@ async fn killed_redis_costs_at_most_the_budget_then_nothing() {
     server.stop();
     let started = Instant::now();
     let slowest = calls(&c, 200).await;
-    println!("killed redis: 200 calls in {:?}, slowest {slowest:?}", started.elapsed());
+    println!(
+        "killed redis: 200 calls in {:?}, slowest {slowest:?}",
+        started.elapsed()
+    );
     assert!(
         slowest < BUDGET * 3,
         "a call waited {slowest:?} with the budget at {BUDGET:?}"

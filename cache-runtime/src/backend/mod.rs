@@ -36,6 +36,8 @@ pub enum Expect {
     Exact(Bytes),
     /// The key holds a value that starts with these bytes.
     Prefix(Bytes),
+    /// The key holds a value that starts with these bytes, or nothing.
+    PrefixOrAbsent(Bytes),
 }
 
 impl Expect {
@@ -44,7 +46,10 @@ impl Expect {
         match (self, current) {
             (Expect::Absent, None) => true,
             (Expect::Exact(want), Some(cur)) => cur == &want[..],
-            (Expect::Prefix(want), Some(cur)) => cur.starts_with(want),
+            (Expect::Prefix(want) | Expect::PrefixOrAbsent(want), Some(cur)) => {
+                cur.starts_with(want)
+            }
+            (Expect::PrefixOrAbsent(_), None) => true,
             _ => false,
         }
     }

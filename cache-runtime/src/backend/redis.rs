@@ -87,12 +87,14 @@ fn scripts() -> &'static Scripts {
             redis.call('SET', KEYS[1], floor)
             return floor",
         ),
-        // ARGV: mode ("exact" or "prefix"), expected, value, ttl in ms (0: none).
+        // ARGV: mode ("exact", "prefix" or "prefix-or-absent"), expected,
+        // value, ttl in ms (0: none).
         set_if: Script::new(
             r"
             local cur = redis.call('GET', KEYS[1])
-            if not cur then return 0 end
-            if ARGV[1] == 'exact' then
+            if not cur then
+              if ARGV[1] ~= 'prefix-or-absent' then return 0 end
+            elseif ARGV[1] == 'exact' then
               if cur ~= ARGV[2] then return 0 end
             elseif string.sub(cur, 1, #ARGV[2]) ~= ARGV[2] then
               return 0
@@ -224,6 +226,7 @@ fn expect_args(expect: &Expect) -> (&'static str, Bytes) {
     match expect {
         Expect::Exact(b) => ("exact", b.clone()),
         Expect::Prefix(b) => ("prefix", b.clone()),
+        Expect::PrefixOrAbsent(b) => ("prefix-or-absent", b.clone()),
         Expect::Absent => ("absent", Bytes::new()),
     }
 }

@@ -1,0 +1,8 @@
+use memocache::cached;
+
+#[cached]
+struct User {
+    id: u64,
+}
+
+fn main() {}
