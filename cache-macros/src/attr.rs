@@ -24,6 +24,9 @@ pub const OPTIONS: &[&str] = &[
     "cache_none",
     "store_if",
     "single_flight",
+    "lock",
+    "early_refresh",
+    "local_ttl",
     "in_impl",
     "crate",
 ];
@@ -55,6 +58,12 @@ pub struct Options {
     pub store_if: Option<Path>,
     /// `single_flight = false`.
     pub single_flight: Option<bool>,
+    /// `lock = "30s"`: a compute lock in the backend, with this lease (ms).
+    pub lock_ms: Option<u64>,
+    /// `early_refresh` or `early_refresh = 1.5`: XFetch with this beta.
+    pub early_refresh: Option<f64>,
+    /// `local_ttl = "10s"`: a typed in-process tier, entries living this long (ms).
+    pub local_ttl_ms: Option<u64>,
     /// `in_impl`: the function is an associated function.
     pub in_impl: bool,
     /// `crate = "path"`.
@@ -102,15 +111,10 @@ fn parse_one(name: &str, meta: Meta, options: &mut Options, cx: &mut Ctxt) {
         "namespace" => {
             options.namespace = string(&meta, cx).filter(|lit| namespace_ok(lit, cx));
         }
-        "ttl" => {
-            options.ttl_ms = string(&meta, cx).and_then(|lit| match parse_duration(&lit.value()) {
-                Ok(ms) => Some(ms),
-                Err(why) => {
-                    cx.error_spanned_by(&lit, why);
-                    None
-                }
-            });
-        }
+        "ttl" => options.ttl_ms = duration(&meta, cx),
+        "lock" => options.lock_ms = duration(&meta, cx),
+        "local_ttl" => options.local_ttl_ms = duration(&meta, cx),
+        "early_refresh" => options.early_refresh = beta(&meta, cx),
         "key" => options.key = value(&meta, cx, "`key = (id, name)`").cloned(),
         "skip" => options.skip = skip(&meta, cx),
         "version" => options.version = version(&meta, cx),
@@ -156,6 +160,8 @@ fn string(meta: &Meta, cx: &mut Ctxt) -> Option<LitStr> {
     let example = match name.as_str() {
         "namespace" => "`namespace = \"users\"`",
         "ttl" => "`ttl = \"5m\"`",
+        "lock" => "`lock = \"30s\"`",
+        "local_ttl" => "`local_ttl = \"10s\"`",
         _ => "`crate = \"memocache\"`",
     };
     match value(meta, cx, example)? {
@@ -164,6 +170,49 @@ fn string(meta: &Meta, cx: &mut Ctxt) -> Option<LitStr> {
         }) => Some(lit.clone()),
         other => {
             cx.error_spanned_by(other, format!("`{name}` takes a string: {example}"));
+            None
+        }
+    }
+}
+
+/// A duration option: a string such as `"5m"`, in milliseconds.
+fn duration(meta: &Meta, cx: &mut Ctxt) -> Option<u64> {
+    string(meta, cx).and_then(|lit| match parse_duration(&lit.value()) {
+        Ok(ms) => Some(ms),
+        Err(why) => {
+            cx.error_spanned_by(&lit, why);
+            None
+        }
+    })
+}
+
+/// `early_refresh` alone (beta 1.0) or `early_refresh = 1.5`.
+fn beta(meta: &Meta, cx: &mut Ctxt) -> Option<f64> {
+    const HOW: &str = "`early_refresh` takes a positive number (the XFetch beta, 1.0 by default): \
+                       `early_refresh` or `early_refresh = 2.0`";
+    let lit = match meta {
+        Meta::Path(_) => return Some(1.0),
+        Meta::NameValue(nv) => match &nv.value {
+            Expr::Lit(syn::ExprLit { lit, .. }) => lit.clone(),
+            other => {
+                cx.error_spanned_by(other, HOW);
+                return None;
+            }
+        },
+        Meta::List(_) => {
+            cx.error_spanned_by(meta, HOW);
+            return None;
+        }
+    };
+    let parsed = match &lit {
+        Lit::Float(f) => f.base10_parse::<f64>().ok(),
+        Lit::Int(i) => i.base10_parse::<u32>().ok().map(f64::from),
+        _ => None,
+    };
+    match parsed {
+        Some(beta) if beta.is_finite() && beta > 0.0 => Some(beta),
+        _ => {
+            cx.error_spanned_by(&lit, HOW);
             None
         }
     }
@@ -339,7 +388,7 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     let mut total: u64 = 0;
     let mut rest = text.trim();
     if rest.is_empty() {
-        return Err(format!("the TTL is empty; {HELP}"));
+        return Err(format!("the duration is empty; {HELP}"));
     }
     while !rest.is_empty() {
         let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
@@ -370,7 +419,7 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         rest = rest[unit_len..].trim_start();
     }
     if total == 0 {
-        return Err("a TTL of zero would cache nothing; give a positive duration".to_owned());
+        return Err("a duration of zero does nothing; give a positive duration".to_owned());
     }
     Ok(total)
 }

@@ -292,11 +292,20 @@ impl<'a> Expander<'a> {
             .options
             .single_flight
             .map(|on| quote!(.single_flight(#on)));
+        let lock = self.options.lock_ms.map(|ms| quote!(.lock_ms(#ms)));
+        let early_refresh = self
+            .options
+            .early_refresh
+            .map(|beta| quote!(.early_refresh(#beta)));
+        let local_ttl = self
+            .options
+            .local_ttl_ms
+            .map(|ms| quote!(.local_ttl_ms(#ms)));
         quote! {
             static __MEMOCACHE_SPEC: #p::Spec = #p::Spec::new(
                 #namespace,
                 ::core::concat!(::core::module_path!(), "::", #name),
-            ) #version #ttl #single_flight;
+            ) #version #ttl #single_flight #lock #early_refresh #local_ttl;
         }
     }
 

@@ -1,12 +1,12 @@
 //! The failure policy around a remote backend: a time budget on every call
 //! and a circuit breaker, as a wrapper that is itself a [`Backend`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::backend::{Backend, BoxFuture, Expect, KeyTtl};
+use crate::backend::{Backend, BoxFuture, Expect, KeyTtl, Listener};
 use crate::breaker::{Breaker, BreakerState};
 use crate::error::{Error, ErrorKind, Result};
 
@@ -128,5 +128,11 @@ impl<B: Backend> Backend for Guarded<B> {
     }
     fn ping(&self) -> BoxFuture<'_, Result<()>> {
         self.guard(1, move || self.inner.ping())
+    }
+    fn publish<'a>(&'a self, channel: &'a str, message: Bytes) -> BoxFuture<'a, Result<()>> {
+        self.guard(1, move || self.inner.publish(channel, message))
+    }
+    fn subscribe(&self, channel: &str, listener: Weak<dyn Listener>) -> Result<()> {
+        self.inner.subscribe(channel, listener)
     }
 }

@@ -14,6 +14,7 @@
 //! | `backend/` | the [`Backend`] trait, memory and Redis backends, conformance suite |
 //! | `guard.rs`, `breaker.rs` | time budget and circuit breaker around remote backends |
 //! | `singleflight.rs` | one computation for concurrent misses |
+//! | `local.rs` | the typed in-process tier in front of a backend, kept coherent by invalidation messages |
 //! | `store.rs` | the sharded bounded map under the memory backend |
 //! | `blocking.rs` | how sync callers drive async backends |
 //! | `config.rs` | configuration from code, environment or `memocache.toml` |
@@ -28,6 +29,7 @@ pub mod envelope;
 mod error;
 pub mod guard;
 pub mod key;
+pub mod local;
 pub mod manager;
 mod random;
 pub mod singleflight;

@@ -49,6 +49,7 @@ use crate::envelope::{self, Kind, STAMP_END};
 use crate::error::{Error, ErrorKind, Result};
 use crate::guard::Guarded;
 use crate::key::{generation_key, Digest, EntryKey, KeyHasher, Name};
+use crate::local::{Coherence, Invalidate, Invalidation, LocalTier};
 use crate::singleflight::{Flights, Joined, Leader};
 use crate::stats::{Stats, StatsSnapshot};
 
@@ -74,6 +75,8 @@ pub struct Manager {
     flights: Flights,
     stats: Stats,
     disabled: Option<String>,
+    coherence: Arc<Coherence>,
+    subscribed: OnceLock<bool>,
 }
 
 impl std::fmt::Debug for Manager {
@@ -295,6 +298,7 @@ impl Manager {
     /// A manager over any backend. Remote backends get the time budget and
     /// circuit breaker of `config`.
     pub fn with_backend(config: Config, backend: Arc<dyn Backend>) -> Self {
+        let is_remote = backend.is_remote();
         let (backend, breaker): (Arc<dyn Backend>, _) = if backend.is_remote() {
             let breaker = Arc::new(Breaker::new(
                 config.breaker_threshold,
@@ -323,6 +327,8 @@ impl Manager {
             flights: Flights::default(),
             stats: Stats::default(),
             disabled: None,
+            coherence: Arc::new(Coherence::new(!is_remote)),
+            subscribed: OnceLock::new(),
         }
     }
 
@@ -368,6 +374,64 @@ impl Manager {
         digest: Digest,
     ) -> EntryKey {
         EntryKey::new(namespace.clone(), function, version, digest)
+    }
+
+    /// A new local tier for entries of `namespace` living `ttl`, registered
+    /// for invalidations. The first one subscribes to the backend's
+    /// invalidation channel.
+    pub fn local_tier<V: Clone + Send + Sync + 'static>(
+        &self,
+        namespace: &Name,
+        ttl: Duration,
+    ) -> Arc<LocalTier<V>> {
+        let tier = Arc::new(LocalTier::new(namespace.clone(), ttl));
+        let as_dyn: Arc<dyn Invalidate> = tier.clone();
+        self.coherence.register(&as_dyn);
+        self.subscribed.get_or_init(|| {
+            if !self.backend.is_remote() {
+                return true;
+            }
+            let listener: Arc<dyn crate::backend::Listener> = self.coherence.clone();
+            match self.backend.subscribe(&self.invalidation_channel(), Arc::downgrade(&listener)) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "memocache: local tiers disabled: no invalidation channel");
+                    false
+                }
+            }
+        });
+        tier
+    }
+
+    /// Counts a hit answered by a local tier.
+    pub fn count_local_hit(&self) {
+        self.stats.local_hit();
+    }
+
+    /// Whether local tiers may answer now: always for in-process backends;
+    /// for remote ones, while the invalidation subscription is up.
+    pub fn local_tiers_usable(&self) -> bool {
+        self.coherence.usable()
+    }
+
+    fn invalidation_channel(&self) -> String {
+        format!("{}:invalidations", self.config.prefix)
+    }
+
+    /// Applies an invalidation to this process's local tiers and tells the
+    /// other processes.
+    async fn broadcast(&self, invalidation: Invalidation) {
+        self.coherence.apply(&invalidation);
+        if self.backend.is_remote() {
+            let message = Bytes::from(invalidation.encode());
+            if let Err(e) = self
+                .backend
+                .publish(&self.invalidation_channel(), message)
+                .await
+            {
+                self.stats.error("publishing an invalidation", &e);
+            }
+        }
     }
 
     /// The circuit breaker's state, for remote backends, without a ping.
@@ -684,7 +748,9 @@ impl Manager {
     /// cached) if the computation took less than the removal window, and
     /// hands it to the callers waiting on the same computation (with `None`
     /// they compute on their own, as they would without the cache).
-    pub async fn finish<V>(&self, ticket: Box<Ticket<'_>>, value: Option<&V>, ttl: Duration)
+    ///
+    /// Returns whether the value was stored.
+    pub async fn finish<V>(&self, ticket: Box<Ticket<'_>>, value: Option<&V>, ttl: Duration) -> bool
     where
         V: Serialize + Clone + Send + Sync + 'static,
     {
@@ -711,6 +777,7 @@ impl Manager {
             let shared = value.map(|v| Arc::new(v.clone()) as crate::singleflight::Shared);
             leader.publish(shared, grace);
         }
+        stored
     }
 
     /// Writes a computed value if the key still holds what the miss read;
@@ -788,6 +855,11 @@ impl Manager {
                 Some(window),
             )
             .await?;
+        self.broadcast(Invalidation::Remove(
+            key.namespace.clone(),
+            key.tail.clone(),
+        ))
+        .await;
         Ok(existed)
     }
 
@@ -805,6 +877,7 @@ impl Manager {
         let gen_key = generation_key(&self.config.prefix, &namespace);
         let generation = self.backend.advance(&gen_key, now_micros()).await?;
         self.remember_generation(&namespace, generation);
+        self.broadcast(Invalidation::Flush(namespace.clone())).await;
         tracing::info!(namespace = %namespace, generation, "memocache: namespace flushed");
         self.spawn_sweep(namespace, generation);
         Ok(())

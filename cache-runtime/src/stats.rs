@@ -10,6 +10,7 @@ use crate::error::Error;
 #[derive(Debug, Default)]
 pub struct Stats {
     hits: AtomicU64,
+    local_hits: AtomicU64,
     misses: AtomicU64,
     stores: AtomicU64,
     refreshes: AtomicU64,
@@ -22,8 +23,10 @@ pub struct Stats {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StatsSnapshot {
-    /// Calls answered from the cache.
+    /// Calls answered from the cache (local tiers included).
     pub hits: u64,
+    /// Of those, calls answered by a local tier, without the backend.
+    pub local_hits: u64,
     /// Calls that computed.
     pub misses: u64,
     /// Values written to the backend.
@@ -47,6 +50,10 @@ fn uptime_ms() -> u64 {
 impl Stats {
     pub(crate) fn hit(&self) {
         self.hits.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn local_hit(&self) {
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.local_hits.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn miss(&self) {
         self.misses.fetch_add(1, Ordering::Relaxed);
@@ -87,6 +94,7 @@ impl Stats {
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
             hits: self.hits.load(Ordering::Relaxed),
+            local_hits: self.local_hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
             stores: self.stores.load(Ordering::Relaxed),
             refreshes: self.refreshes.load(Ordering::Relaxed),

@@ -322,6 +322,15 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
         (keys, shard + 1 < self.shards.len())
     }
 
+    /// Removes every entry.
+    pub fn clear(&self) {
+        for shard in self.shards.iter() {
+            let mut shard = shard.write();
+            shard.map.clear();
+            shard.bytes = 0;
+        }
+    }
+
     /// How many entries and bytes are held (expired ones included until swept).
     pub fn usage(&self) -> (usize, usize) {
         self.shards.iter().fold((0, 0), |(n, b), s| {

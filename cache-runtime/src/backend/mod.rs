@@ -18,6 +18,7 @@ pub mod conformance;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Weak;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -137,6 +138,37 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
 
     /// Checks the backend answers.
     fn ping(&self) -> BoxFuture<'_, Result<()>>;
+
+    /// Sends `message` to every process subscribed to `channel` (at most
+    /// once, no persistence). Backends without messages do nothing: this is
+    /// how local tiers in other processes learn of invalidations.
+    fn publish<'a>(&'a self, channel: &'a str, message: Bytes) -> BoxFuture<'a, Result<()>> {
+        let _ = (channel, message);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    /// Delivers the messages of `channel` to `listener`, for the life of the
+    /// process, reconnecting as needed and telling the listener when the
+    /// subscription goes up or down.
+    ///
+    /// # Errors
+    /// Backends without messages (the default): local tiers in front of them
+    /// are then never used, since they could not be kept coherent.
+    fn subscribe(&self, channel: &str, listener: Weak<dyn Listener>) -> Result<()> {
+        let _ = (channel, listener);
+        Err(crate::Error::new(
+            crate::ErrorKind::Unavailable,
+            format!("the {} backend has no invalidation messages", self.name()),
+        ))
+    }
+}
+
+/// What receives the messages of a subscription.
+pub trait Listener: Send + Sync {
+    /// The subscription went up (`true`) or down.
+    fn connected(&self, up: bool);
+    /// A message arrived.
+    fn message(&self, payload: &[u8]);
 }
 
 /// Conveniences over [`Backend`], implemented for every backend.
@@ -224,5 +256,11 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn ping(&self) -> BoxFuture<'_, Result<()>> {
         (**self).ping()
+    }
+    fn publish<'a>(&'a self, channel: &'a str, message: Bytes) -> BoxFuture<'a, Result<()>> {
+        (**self).publish(channel, message)
+    }
+    fn subscribe(&self, channel: &str, listener: Weak<dyn Listener>) -> Result<()> {
+        (**self).subscribe(channel, listener)
     }
 }

@@ -19,13 +19,16 @@
 //! - The URL's password never appears in `Debug` or logs.
 
 use std::fmt;
+use std::sync::Weak;
 use std::time::Duration;
+
+use futures_util::StreamExt;
 
 use bytes::Bytes;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, Script};
 
-use super::{Backend, BoxFuture, Expect, KeyTtl};
+use super::{Backend, BoxFuture, Expect, KeyTtl, Listener};
 use crate::config::RedisUrl;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -50,6 +53,8 @@ pub struct RedisOptions {
 #[derive(Clone)]
 pub struct RedisBackend {
     conn: ConnectionManager,
+    client: redis::Client,
+    connect_timeout: Duration,
     io: tokio::runtime::Handle,
     shown_as: String,
     scripts: &'static Scripts,
@@ -156,10 +161,12 @@ impl RedisBackend {
             .set_max_delay(Duration::from_millis(500));
         let handle = crate::blocking::io_handle()?;
         let _context = handle.enter();
-        let conn = ConnectionManager::new_lazy_with_config(client, config)
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| Error::invalid(format!("cannot use Redis URL {}: {e}", options.url)))?;
         Ok(RedisBackend {
             conn,
+            client,
+            connect_timeout: options.connect_timeout,
             io: handle.clone(),
             shown_as: options.url.to_string(),
             scripts: scripts(),
@@ -434,5 +441,52 @@ impl Backend for RedisBackend {
             redis::cmd("PING").query_async::<String>(&mut conn).await?;
             Ok(())
         })
+    }
+
+    fn publish<'a>(&'a self, channel: &'a str, message: Bytes) -> BoxFuture<'a, Result<()>> {
+        let channel = channel.to_owned();
+        self.run(move |mut conn, _| async move {
+            redis::cmd("PUBLISH")
+                .arg(&channel)
+                .arg(&message[..])
+                .query_async::<i64>(&mut conn)
+                .await?;
+            Ok(())
+        })
+    }
+
+    fn subscribe(&self, channel: &str, listener: Weak<dyn Listener>) -> Result<()> {
+        let (client, channel, timeout) = (
+            self.client.clone(),
+            channel.to_owned(),
+            self.connect_timeout,
+        );
+        self.io.spawn(async move {
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                let connected = tokio::time::timeout(timeout, client.get_async_pubsub()).await;
+                if let Ok(Ok(mut pubsub)) = connected {
+                    if pubsub.subscribe(&channel).await.is_ok() {
+                        let Some(l) = listener.upgrade() else { return };
+                        l.connected(true);
+                        drop(l);
+                        backoff = Duration::from_millis(50);
+                        let mut messages = pubsub.on_message();
+                        while let Some(msg) = messages.next().await {
+                            let Some(l) = listener.upgrade() else { return };
+                            l.message(msg.get_payload_bytes());
+                        }
+                        let Some(l) = listener.upgrade() else { return };
+                        l.connected(false);
+                    }
+                }
+                if listener.strong_count() == 0 {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+        });
+        Ok(())
     }
 }
