@@ -9,9 +9,11 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use memocache::Cache;
+use memocache::cached;
 
-/// Stands for an expensive query or remote call.
+/// Stands for an expensive query or remote call. `#[cached]` keeps its
+/// results under `memocache:quickstart:<generation>:quickstart::slow_square:<digest of n>`.
+#[cached(namespace = "quickstart", ttl = "10m")]
 async fn slow_square(n: u64) -> u64 {
     tokio::time::sleep(Duration::from_millis(300)).await;
     n * n
@@ -39,20 +41,14 @@ async fn main() -> Result<(), memocache::Error> {
     let config = memocache::global().config();
     println!("backend: {}, key prefix: {}", config.backend, config.prefix);
 
-    let squares: Cache<u64, u64> = Cache::new("quickstart", "squares")?;
-
-    timed("first call", squares.get_or_set(&12, || slow_square(12))).await;
-    timed("second call", squares.get_or_set(&12, || slow_square(12))).await;
+    timed("first call", slow_square(12)).await;
+    timed("second call", slow_square(12)).await;
 
     memocache::flush_namespace("quickstart").await?;
     println!("flushed namespace `quickstart`");
 
-    timed(
-        "after the flush",
-        squares.get_or_set(&12, || slow_square(12)),
-    )
-    .await;
-    timed("and again", squares.get_or_set(&12, || slow_square(12))).await;
+    timed("after the flush", slow_square(12)).await;
+    timed("and again", slow_square(12)).await;
 
     let health = memocache::health().await;
     println!(

@@ -117,6 +117,9 @@ pub fn stats() -> StatsSnapshot {
 /// | `cache_none` | on an `Option`: cache `None` too |
 /// | `store_if = path` | a `fn(&Ret) -> bool` that may veto storing an outcome |
 /// | `single_flight = false` | let concurrent misses of one key all compute (default: one computes, the others wait for it) |
+/// | `lock = "30s"` | on a miss, take a lock in the backend with this lease, so that concurrent misses in *all processes* share one computation; the others wait for its value, at most the lease if the holder dies |
+/// | `early_refresh` or `early_refresh = 2.0` | XFetch (beta 1.0, or as given): a hit recomputes early, with a probability that grows as expiry nears and with the compute time; one caller recomputes while the others keep getting the current value, so a hot key never expires for everyone at once |
+/// | `local_ttl = "10s"` | keep a typed copy of values in this process for this long, in front of the backend: a local hit costs no round trip and no decoding. Removals and flushes reach the local copies of every process through the backend's invalidation messages (Redis pub/sub); while those are down the local copies are not used |
 /// | `in_impl` | the function is associated (in an `impl` or trait) although it has no `self` and its signature does not name `Self` |
 /// | `crate = "path"` | the path of this crate, if it is renamed in `Cargo.toml` |
 ///
@@ -154,6 +157,31 @@ pub fn stats() -> StatsSnapshot {
 /// assert_eq!(page(&Db, 1).unwrap().items, [1]);
 /// assert_eq!(search("42"), Some(42));
 /// assert_eq!(search("x"), None); // cached too, with cache_none
+/// ```
+///
+/// The options for hot keys and fleets of processes:
+///
+/// ```
+/// use memocache::cached;
+///
+/// #[cached(namespace = "reports", ttl = "1h", lock = "30s", early_refresh)]
+/// async fn daily_report(day: u32) -> Vec<u64> {
+///     // Expensive: one process computes it, the others wait for its value;
+///     // near expiry one caller refreshes it while the others keep hitting.
+///     vec![u64::from(day); 3]
+/// }
+///
+/// #[cached(namespace = "flags", ttl = "5m", local_ttl = "5s")]
+/// fn feature_enabled(name: &str) -> bool {
+///     // Read on every request: served from this process's memory.
+///     name.starts_with("beta-")
+/// }
+///
+/// # memocache::block_on(async {
+/// assert_eq!(daily_report(3).await, [3, 3, 3]);
+/// # });
+/// assert!(feature_enabled("beta-search"));
+/// assert!(feature_enabled("beta-search"));
 /// ```
 ///
 /// # Methods and associated functions
