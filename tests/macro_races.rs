@@ -70,5 +70,8 @@ async fn invalidations_racing_computations_never_leave_stale_values() {
     for r in readers {
         reads += r.await.unwrap();
     }
-    assert!(reads > 1000, "too few reads raced the invalidations: {reads}");
+    assert!(
+        reads > 1000,
+        "too few reads raced the invalidations: {reads}"
+    );
 }

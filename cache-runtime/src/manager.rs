@@ -98,6 +98,11 @@ pub struct Read {
     pub full_key: String,
     /// What the key holds.
     pub raw: Option<Bytes>,
+    /// Whether `raw` was read under the live generation. Not so when the
+    /// namespace was flushed twice during the read: `raw` is then `None`,
+    /// which is right for a plain read but not proof that the key is absent,
+    /// so nothing may be stored or shared on its strength.
+    pub settled: bool,
 }
 
 /// The outcome of [`Manager::begin`].
@@ -488,6 +493,7 @@ impl Manager {
                     generation: live,
                     full_key,
                     raw,
+                    settled: true,
                 });
             }
             self.remember_generation(&key.namespace, live);
@@ -499,6 +505,7 @@ impl Manager {
             generation: guess,
             full_key: key.render(prefix, guess),
             raw: None,
+            settled: false,
         })
     }
 
@@ -559,6 +566,11 @@ impl Manager {
                 return Begin::Compute(Box::new(Ticket::bypass()));
             }
         };
+        if !read.settled {
+            // Flushes kept racing the read: compute, as without the cache.
+            self.stats.miss();
+            return Begin::Compute(Box::new(Ticket::bypass()));
+        }
         let (target, flight_tag) = match self.classify::<V>(read, opts.early_refresh) {
             Observed::Hit(value) => {
                 self.stats.hit();

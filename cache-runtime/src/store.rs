@@ -162,6 +162,37 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
         Some(slot.value.clone())
     }
 
+    /// The live values of `keys`, read as one atomic snapshot: the shards
+    /// involved are read-locked together (in shard order, so never in a
+    /// deadlock: writers hold one shard at a time). A namespace's generation
+    /// and an entry are read this way, so that no flush and sweep can fall
+    /// between the two reads.
+    pub fn get_many<Q>(&self, keys: &[&Q]) -> Vec<Option<V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let now = now_tick();
+        let mask = self.shards.len() - 1;
+        let index: Vec<usize> = keys
+            .iter()
+            .map(|k| self.hasher.hash_one(k) as usize & mask)
+            .collect();
+        let mut order = index.clone();
+        order.sort_unstable();
+        order.dedup();
+        let guards: Vec<_> = order.iter().map(|&i| (i, self.shards[i].read())).collect();
+        keys.iter()
+            .zip(&index)
+            .map(|(key, i)| {
+                let (_, shard) = guards.iter().find(|(g, _)| g == i)?;
+                let slot = shard.map.get(*key).filter(|s| s.is_live(now))?;
+                slot.last_used.store(now, Ordering::Relaxed);
+                Some(slot.value.clone())
+            })
+            .collect()
+    }
+
     /// Calls `f` with the live value of `key` (or `None`) under the shard's
     /// write lock and applies the [`Update`] it returns: an atomic
     /// read-modify-write, for compare-and-set and counters.
@@ -369,6 +400,20 @@ mod tests {
         assert_eq!(s.ttl("a"), Some(None));
         assert!(s.remove("a"));
         assert!(!s.remove("a"));
+    }
+
+    #[test]
+    fn get_many_reads_every_key_in_order() {
+        let s: Store<String, String> = Store::new(unbounded());
+        for i in 0..50 {
+            s.insert(format!("k{i}"), format!("v{i}"), None);
+        }
+        let keys: Vec<String> = (0..60).map(|i| format!("k{i}")).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let got = s.get_many(&refs);
+        for (i, v) in got.iter().enumerate() {
+            assert_eq!(v.as_deref(), (i < 50).then(|| format!("v{i}")).as_deref());
+        }
     }
 
     #[test]

@@ -63,10 +63,8 @@ impl Backend for MemoryBackend {
     }
 
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>> {
-        done(Ok(keys
-            .iter()
-            .map(|k| self.store.get(k.as_str()))
-            .collect()))
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        done(Ok(self.store.get_many(&keys)))
     }
 
     fn set_many<'a>(
