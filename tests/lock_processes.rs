@@ -29,7 +29,10 @@ async fn report(day: u32) -> String {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 async fn child() {
@@ -80,5 +83,8 @@ async fn four_processes_one_cold_key_one_computation() {
         .unwrap();
     assert_eq!(runs, 1, "4 processes x 10 calls on one cold key");
     let left = server.keys(&format!("{prefix}:reports:"));
-    assert!(left.iter().all(|k| !k.ends_with(":lock")), "a lock was left: {left:?}");
+    assert!(
+        left.iter().all(|k| !k.ends_with(":lock")),
+        "a lock was left: {left:?}"
+    );
 }

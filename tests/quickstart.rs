@@ -74,7 +74,10 @@ fn quickstart_on_redis_stores_visible_keys_shared_by_processes() {
     let keys = server.keys(&format!("{prefix}:quickstart:"));
     assert_eq!(keys.len(), 2, "the generation and one entry: {keys:?}");
     assert!(keys.iter().any(|k| k.ends_with(":gen")));
-    assert!(keys.iter().any(|k| k.contains(":quickstart::slow_square:")), "{keys:?}");
+    assert!(
+        keys.iter().any(|k| k.contains(":quickstart::slow_square:")),
+        "{keys:?}"
+    );
 
     // Another OS process: its very first call is a hit on what the first
     // process computed.
