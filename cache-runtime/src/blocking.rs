@@ -57,6 +57,30 @@ pub fn block_on_io<F: Future>(future: F) -> Result<F::Output> {
     Ok(block_on(future))
 }
 
+/// A future polled within the I/O runtime's context: whatever it spawns or
+/// times (a connection's driver task, a reconnection, a timeout) lands on
+/// the I/O runtime, while the future itself runs in the caller's task, with
+/// no hop to another thread.
+pub struct InIo<T> {
+    io: Handle,
+    inner: crate::backend::BoxFuture<'static, T>,
+}
+
+impl<T> InIo<T> {
+    /// Wraps `inner`, to be polled within `io`'s context.
+    pub fn new(io: Handle, inner: crate::backend::BoxFuture<'static, T>) -> Self {
+        InIo { io, inner }
+    }
+}
+
+impl<T> Future for InIo<T> {
+    type Output = T;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let _context = self.io.enter();
+        self.inner.as_mut().poll(cx)
+    }
+}
+
 /// Sleeps on the I/O runtime's timer, so it works whatever runtime (or none)
 /// polls it.
 pub async fn sleep(duration: std::time::Duration) {

@@ -3,11 +3,13 @@
 //! - redis-rs `ConnectionManager`: a cloneable handle over one multiplexed
 //!   connection (every task shares it; no pool of exclusive connections),
 //!   which reconnects in the background after the connection drops.
-//! - Every command runs as a task on the I/O runtime (see `blocking`), where
-//!   the connection and its driver live: the connection never depends on a
-//!   caller's runtime (a `#[tokio::test]` runtime that ends, a runtime
-//!   without timers, or none), and the cost is one task spawn, while the
-//!   number of cross-thread wake-ups stays that of a plain multiplexed call.
+//! - Every command is polled in the caller's task, within the context of the
+//!   I/O runtime (see `blocking::InIo`): what redis-rs spawns or times (the
+//!   connection's driver, reconnections, timeouts) lands on the I/O runtime,
+//!   so the connection never depends on a caller's runtime (a
+//!   `#[tokio::test]` runtime that ends, a runtime without timers, or none),
+//!   while a command costs what a plain multiplexed call costs: no task
+//!   spawn, no extra thread hop.
 //! - Connected lazily: building the backend never blocks and never fails
 //!   because Redis is down; the first command connects.
 //! - `TCP_NODELAY` on; explicit connect and response timeouts.
@@ -173,19 +175,16 @@ impl RedisBackend {
         })
     }
 
-    /// Runs `op` with a connection handle as a task on the I/O runtime.
+    /// Runs `op` with a connection handle, in the caller's task but within
+    /// the I/O runtime's context (see `blocking::InIo`).
     fn run<T, F, Fut>(&self, op: F) -> BoxFuture<'static, Result<T>>
     where
         T: Send + 'static,
         F: FnOnce(ConnectionManager, &'static Scripts) -> Fut,
         Fut: std::future::Future<Output = Result<T>> + Send + 'static,
     {
-        let task = self.io.spawn(op(self.conn.clone(), self.scripts));
-        Box::pin(async move {
-            task.await.map_err(|e| {
-                Error::new(ErrorKind::Connection, format!("a Redis task failed: {e}"))
-            })?
-        })
+        let op = Box::pin(op(self.conn.clone(), self.scripts));
+        Box::pin(crate::blocking::InIo::new(self.io.clone(), op))
     }
 }
 
