@@ -110,12 +110,23 @@ impl Digest {
     }
 }
 
+impl Digest {
+    /// The digest in lowercase hexadecimal, without formatting machinery:
+    /// this is on every call's path.
+    pub fn push_hex(&self, out: &mut String) {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        for b in self.0 {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+    }
+}
+
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        let mut hex = String::with_capacity(32);
+        self.push_hex(&mut hex);
+        f.write_str(&hex)
     }
 }
 
@@ -198,10 +209,15 @@ impl EntryKey {
     /// The key of `function` (a module path and name, or a handle's name),
     /// at `version`, for arguments whose digest is `digest`.
     pub fn new(namespace: Name, function: &str, version: Option<u32>, digest: Digest) -> Self {
-        let tail = match version {
-            Some(v) => format!("{function}:v{v}:{digest}"),
-            None => format!("{function}:{digest}"),
-        };
+        let mut tail = String::with_capacity(function.len() + 48);
+        tail.push_str(function);
+        tail.push(':');
+        if let Some(v) = version {
+            tail.push('v');
+            tail.push_str(&v.to_string());
+            tail.push(':');
+        }
+        digest.push_hex(&mut tail);
         EntryKey { namespace, tail }
     }
 
