@@ -299,11 +299,77 @@ pub use memocache_macros::cached;
 /// ```
 pub use memocache_macros::cache_remove;
 
+/// axum 0.8 integration (feature `axum`): `#[cached(handler)]` caches a
+/// handler's responses (status, headers, body) with `ETag`, `304`, `Age`
+/// and `Cache-Status`; the admin router flushes, invalidates and reports.
+/// `docs/HTTP.md` describes the HTTP rules and the handler options
+/// (`vary(..)`, `include(..)`, `methods(..)`, `status(..)`, `max_body`,
+/// `public`).
+///
+/// ```
+/// use axum::{extract::{Path, State}, http::StatusCode, routing::get, Json, Router};
+/// use memocache::cached;
+///
+/// #[derive(Clone)]
+/// struct Db;
+///
+/// // Keyed by `id`; `State` is not part of the key; a 404 is not stored.
+/// #[cached(handler, namespace = "users", ttl = "5m")]
+/// #[axum::debug_handler]
+/// async fn get_user(State(_db): State<Db>, Path(id): Path<u64>) -> Result<Json<String>, StatusCode> {
+///     if id == 0 { Err(StatusCode::NOT_FOUND) } else { Ok(Json(format!("user {id}"))) }
+/// }
+///
+/// // Refuses to mount without a token (or with one under 16 characters).
+/// let admin = memocache::axum::admin_router("0123456789abcdef-admin").unwrap();
+/// let app: Router = Router::new()
+///     .route("/users/{id}", get(get_user))
+///     .with_state(Db)
+///     .nest("/admin/cache", admin);
+/// # let _ = app;
+/// assert!(memocache::axum::admin_router::<()>("").is_err());
+/// ```
+#[cfg(feature = "axum")]
+pub mod axum {
+    pub use memocache_runtime::http::{
+        admin_router, admin_router_from_env, handler_stats, AdminToken, HandlerStats,
+        ADMIN_TOKEN_VAR,
+    };
+}
+
 /// What generated code uses. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
     pub use memocache_runtime::cached_fn::*;
+    #[cfg(feature = "axum")]
+    pub use memocache_runtime::http;
     pub use memocache_runtime::key::EntryKey;
     pub use memocache_runtime::Result;
     pub use serde::Serialize;
+
+    pub use crate::__memocache_axum_handler as axum_handler;
+}
+
+/// `#[cached(handler)]` wraps its output in this: with the `axum` feature,
+/// the generated handler; without it, one clear error and the function
+/// unchanged, instead of a cascade of missing items.
+#[cfg(feature = "axum")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __memocache_axum_handler {
+    ({ $($generated:tt)* } { $($original:tt)* }) => { $($generated)* };
+}
+
+/// See the `axum` variant.
+#[cfg(not(feature = "axum"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __memocache_axum_handler {
+    ({ $($generated:tt)* } { $($original:tt)* }) => {
+        ::core::compile_error!(
+            "#[cached(handler)] needs the `axum` feature of memocache: \
+             memocache = { version = \"0.1\", features = [\"axum\"] }"
+        );
+        $($original)*
+    };
 }

@@ -15,7 +15,7 @@ static COMPLETED: AtomicU64 = AtomicU64::new(0);
 #[cached(namespace = "race-macros", ttl = "10m")]
 async fn tagged(key: u32) -> u64 {
     let tag = STARTED.load(SeqCst);
-    if key % 2 == 0 {
+    if key.is_multiple_of(2) {
         tokio::task::yield_now().await;
     }
     tag
@@ -54,7 +54,7 @@ async fn invalidations_racing_computations_never_leave_stale_values() {
     for n in 0..300u32 {
         tokio::time::sleep(Duration::from_micros(300)).await;
         STARTED.fetch_add(1, SeqCst);
-        if n % 3 == 0 {
+        if n.is_multiple_of(3) {
             memocache::flush_namespace("race-macros").await.unwrap();
         } else {
             // Invalidating one key is complete for that key only: remove

@@ -27,6 +27,7 @@ pub const OPTIONS: &[&str] = &[
     "lock",
     "early_refresh",
     "local_ttl",
+    "handler",
     "in_impl",
     "crate",
 ];
@@ -64,6 +65,8 @@ pub struct Options {
     pub early_refresh: Option<f64>,
     /// `local_ttl = "10s"`: a typed in-process tier, entries living this long (ms).
     pub local_ttl_ms: Option<u64>,
+    /// `handler` or `handler(...)`: an axum handler (see `handler.rs`).
+    pub handler: Option<crate::handler::HandlerOptions>,
     /// `in_impl`: the function is an associated function.
     pub in_impl: bool,
     /// `crate = "path"`.
@@ -124,6 +127,7 @@ fn parse_one(name: &str, meta: Meta, options: &mut Options, cx: &mut Ctxt) {
         "store_if" => options.store_if = store_if(&meta, cx),
         "single_flight" => options.single_flight = boolean(&meta, cx),
         "crate" => options.krate = crate_path(&meta, cx),
+        "handler" => options.handler = crate::handler::parse(&meta, cx),
         _ => cx.error_spanned_by(meta.path(), unknown(name)),
     }
 }

@@ -39,20 +39,23 @@ pub fn cached(args: TokenStream, item: TokenStream) -> TokenStream {
     if let Err(e) = cx.check() {
         return fallback::emit(item, e);
     }
+    if options.handler.is_some() {
+        return crate::handler::expand(&f, &options, item);
+    }
     Expander::new(&f, &options).expand()
 }
 
-struct Expander<'a> {
+pub(crate) struct Expander<'a> {
     f: &'a Function<'a>,
-    options: &'a Options,
+    pub(crate) options: &'a Options,
     /// `#krate::__private`.
     private: TokenStream,
     /// Whether the function is associated, so siblings are `Self::` items.
-    associated: bool,
+    pub(crate) associated: bool,
 }
 
 impl<'a> Expander<'a> {
-    fn new(f: &'a Function<'a>, options: &'a Options) -> Self {
+    pub(crate) fn new(f: &'a Function<'a>, options: &'a Options) -> Self {
         let krate = options.krate();
         Expander {
             f,
@@ -102,7 +105,7 @@ impl<'a> Expander<'a> {
     }
 
     /// `name_uncached`: the user's function under another name, body and all.
-    fn uncached_fn(&self) -> TokenStream {
+    pub(crate) fn uncached_fn(&self) -> TokenStream {
         let input = self.f.input;
         let attrs = input.attrs.iter().filter(|a| is_cfg(a) || is_lint(a));
         let vis = &input.vis;
@@ -209,7 +212,7 @@ impl<'a> Expander<'a> {
 
     /// A generated sibling with `doc`, the user's `cfg`s and lint
     /// exceptions for code the user did not write.
-    fn companion(&self, doc: &str, sig: &Signature, body: TokenStream) -> TokenStream {
+    pub(crate) fn companion(&self, doc: &str, sig: &Signature, body: TokenStream) -> TokenStream {
         let cfgs = self.f.input.attrs.iter().filter(|a| is_cfg(a));
         let vis = &self.f.input.vis;
         quote! {
@@ -278,7 +281,7 @@ impl<'a> Expander<'a> {
     }
 
     /// The `static` spec of the function.
-    fn spec(&self) -> TokenStream {
+    pub(crate) fn spec(&self) -> TokenStream {
         let p = &self.private;
         let namespace = self
             .options
@@ -429,12 +432,12 @@ impl<'a> Expander<'a> {
         }
     }
 
-    fn sibling_ident(&self, suffix: &str) -> Ident {
+    pub(crate) fn sibling_ident(&self, suffix: &str) -> Ident {
         format_ident!("{}_{}", self.name(), suffix, span = self.name().span())
     }
 
     /// A call of the sibling `name_suffix` with this function's arguments.
-    fn call_sibling(&self, suffix: &str) -> TokenStream {
+    pub(crate) fn call_sibling(&self, suffix: &str) -> TokenStream {
         let prefix = self.associated.then(|| quote!(Self::));
         let ident = self.sibling_ident(suffix);
         let params: Vec<&Ident> = self
@@ -462,7 +465,7 @@ impl<'a> Expander<'a> {
     /// The function's signature renamed to `ident`, with every argument a
     /// plain, immutable name: patterns become generated names, and `mut`
     /// goes (the body, which might mutate, lives in `_uncached`).
-    fn signature(&self, ident: Ident) -> Signature {
+    pub(crate) fn signature(&self, ident: Ident) -> Signature {
         let mut sig = self.f.input.sig.clone();
         sig.ident = ident;
         let mut args = self.f.args.iter();
@@ -518,7 +521,7 @@ fn is_lint(attr: &Attribute) -> bool {
 
 /// `pat` with every binding plain (no `ref`, no `mut`), for matching it
 /// against a reference: default binding modes then bind references.
-fn by_reference(pat: &Pat) -> Pat {
+pub(crate) fn by_reference(pat: &Pat) -> Pat {
     struct Plain;
     impl VisitMut for Plain {
         fn visit_pat_ident_mut(&mut self, p: &mut PatIdent) {

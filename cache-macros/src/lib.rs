@@ -9,6 +9,7 @@
 //! | `ast.rs` | the borrowed view of the annotated function |
 //! | `valid.rs` | the rules a cached function must follow |
 //! | `expand.rs` | code generation for `#[cached]` and its companions |
+//! | `handler.rs` | `#[cached(handler)]`: axum handlers, their key and code generation |
 //! | `remove.rs` | `#[cache_remove]`: parsing and code generation |
 //! | `fallback.rs` | what is emitted on error: the function unchanged |
 //! | `ctxt.rs` | the collection of every error of one attribute |
@@ -19,6 +20,7 @@ mod attr;
 mod ctxt;
 mod expand;
 mod fallback;
+mod handler;
 mod remove;
 mod valid;
 

@@ -16,13 +16,17 @@ pub fn check(f: &Function, options: &Options, cx: &mut Ctxt) {
     not_unsafe(f, cx);
     not_extern(f, cx);
     not_variadic(f, cx);
-    returns_a_value(f, cx);
-    no_impl_trait_return(f, cx);
     no_impl_trait_args(f, cx);
     skip_names_are_arguments(f, options, cx);
     skip_not_with_key(options, cx);
-    cache_err_needs_result(f, options, cx);
-    cache_none_needs_option(f, options, cx);
+    if options.handler.is_some() {
+        crate::handler::check(f, options, cx);
+    } else if !crate::handler::suggest(f, cx) {
+        returns_a_value(f, cx);
+        no_impl_trait_return(f, cx);
+        cache_err_needs_result(f, options, cx);
+        cache_none_needs_option(f, options, cx);
+    }
 }
 
 /// The body is what is cached: a declaration without one has nothing to run.

@@ -28,6 +28,8 @@ pub mod config;
 pub mod envelope;
 mod error;
 pub mod guard;
+#[cfg(feature = "axum")]
+pub mod http;
 pub mod key;
 pub mod local;
 pub mod manager;

@@ -69,7 +69,7 @@ mod tests {
         assert_eq!(compute(200, &HeaderMap::new(), b"hello"), GOLDEN);
     }
 
-    const GOLDEN: &str = "\"5d2bd3bf1b9d8b5a0f9e27db7a5a3b4c\"";
+    const GOLDEN: &str = "\"b70a00d0332169f92d769dd927c299dc\"";
 
     #[test]
     fn if_none_match() {

@@ -19,6 +19,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::http::header::{HeaderName, HeaderValue, AGE};
+use parking_lot::Mutex;
 
 use super::etag;
 use super::key::finish_key;
@@ -161,8 +162,11 @@ enum Served {
     Hit(StoredResponse),
     /// Computed and captured; `store`: the request allowed storing it.
     Fresh { stored: StoredResponse, store: bool },
-    /// Computed, and not storable: passes through.
-    NotStored(NotCaptured),
+    /// Computed, and not storable: passes through. (In a `Mutex` because
+    /// a body is `Send` but not `Sync`, and the runtime's driver holds a
+    /// reference to its output across an `await`, which a `Send` future
+    /// allows only for `Sync` types. It is never contended.)
+    NotStored(Mutex<NotCaptured>),
 }
 
 /// The [`Shape`] of a handler: only captured responses are stored.
@@ -224,7 +228,7 @@ where
     let served = call_async::<Http, _, _>(spec, mode, Ok(key), None, move || async move {
         match capture(compute().await, handler, ttl).await {
             Ok(stored) => Served::Fresh { stored, store },
-            Err(not) => Served::NotStored(not),
+            Err(not) => Served::NotStored(Mutex::new(not)),
         }
     })
     .await;
@@ -244,7 +248,8 @@ fn respond(
     revalidate: bool,
 ) -> Response {
     let (stored, status, outcome) = match served {
-        Served::NotStored(NotCaptured { mut response, why }) => {
+        Served::NotStored(not) => {
+            let NotCaptured { mut response, why } = not.into_inner();
             handler.counters.count(Outcome::NotStored);
             cache_status(&mut response, &format!("fwd=miss; detail={why}"));
             return response;

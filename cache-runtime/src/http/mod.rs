@@ -34,3 +34,5 @@ pub use stats::{handler_stats, HandlerStats};
 pub type Response = axum::response::Response;
 /// The request headers type.
 pub use axum::http::HeaderMap;
+/// What a handler returns.
+pub use axum::response::IntoResponse;

@@ -140,10 +140,7 @@ fn vary_is_keyed(headers: &HeaderMap, handler: &HandlerSpec) -> bool {
 }
 
 /// The comma-separated, lower-cased elements of every `name` header.
-fn directives<'a>(
-    headers: &'a HeaderMap,
-    name: &HeaderName,
-) -> impl Iterator<Item = String> + 'a {
+fn directives<'a>(headers: &'a HeaderMap, name: &HeaderName) -> impl Iterator<Item = String> + 'a {
     headers
         .get_all(name)
         .iter()

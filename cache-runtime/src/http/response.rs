@@ -133,7 +133,12 @@ pub async fn capture(
         status: parts.status.as_u16(),
         headers: headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), Blob(Bytes::copy_from_slice(v.as_bytes()))))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    Blob(Bytes::copy_from_slice(v.as_bytes())),
+                )
+            })
             .collect(),
         body: Blob(bytes),
         etag: tag,
@@ -262,8 +267,7 @@ impl<'de> Deserialize<'de> for Blob {
 
 /// Standard base64 with padding (RFC 4648 4), for the rare binary body.
 mod base64 {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
     pub fn encode(bytes: &[u8]) -> String {
         let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
@@ -287,7 +291,7 @@ mod base64 {
 
     pub fn decode(text: &str) -> Option<Vec<u8>> {
         let text = text.as_bytes();
-        if text.len() % 4 != 0 {
+        if !text.len().is_multiple_of(4) {
             return None;
         }
         let mut out = Vec::with_capacity(text.len() / 4 * 3);

@@ -29,7 +29,9 @@ pub(crate) struct Counters {
 pub(crate) enum Outcome {
     Hit,
     /// A miss; whether its response was handed to the cache to store.
-    Miss { stored: bool },
+    Miss {
+        stored: bool,
+    },
     /// A miss whose response could not be stored (streaming, too large,
     /// `Set-Cookie`, ...): it passed through.
     NotStored,

@@ -1,0 +1,9 @@
+use axum::extract::Path;
+use memocache::cached;
+
+#[cached(handler)]
+fn page(Path(id): Path<u64>) -> String {
+    format!("{id}")
+}
+
+fn main() {}
