@@ -329,7 +329,7 @@ impl KeyParts {
         assert_eq!(ours_u64_key(0).expect("a key").tail, tails[0]);
         let tier = LocalTier::new(namespace.clone(), Duration::from_secs(600));
         for (k, tail) in tails.iter().enumerate() {
-            tier.insert(tail, k as u64 * 2, tier.epoch());
+            tier.insert(tail, k as u64 * 2, tier.epoch(), None);
         }
         KeyParts {
             hasher,

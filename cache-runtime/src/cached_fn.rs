@@ -115,7 +115,11 @@ impl Spec {
         &self,
         manager: &Manager,
     ) -> Option<&LocalTier<V>> {
-        let ttl = self.local_ttl?;
+        // On an in-process backend every function keeps typed values (for
+        // its TTL): a hit then costs no decoding, and coherence is free.
+        let ttl = self
+            .local_ttl
+            .or_else(|| (!manager.backend().is_remote()).then(|| self.ttl(manager)))?;
         self.local
             .get_or_init(|| {
                 let namespace = self.namespace().ok()?;
@@ -373,7 +377,7 @@ where
         Err(local) => local,
     };
     match manager.begin_opts::<S::Stored>(&entry, &spec.options).await {
-        Begin::Hit(stored) => S::output(local.keep(stored)),
+        Begin::Hit(stored, left) => S::output(local.keep(stored, left)),
         Begin::Compute(ticket) => {
             let out = compute().await;
             let value = to_store::<S>(&out, store_if);
@@ -413,16 +417,19 @@ impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
         })
     }
 
-    /// Keeps a value read from the backend, and passes it on.
-    fn keep(&self, value: V) -> V {
-        self.keep_ref(Some(&value));
+    /// Keeps a value read from the backend (for no longer than its entry has
+    /// left, when known), and passes it on.
+    fn keep(&self, value: V, left: Option<Duration>) -> V {
+        if let Some((tier, epoch)) = self.tier {
+            tier.insert(self.tail, value.clone(), epoch, left);
+        }
         value
     }
 
     /// Keeps a value that was stored in the backend.
     fn keep_ref(&self, value: Option<&V>) {
         if let (Some((tier, epoch)), Some(value)) = (self.tier, value) {
-            tier.insert(self.tail, value.clone(), epoch);
+            tier.insert(self.tail, value.clone(), epoch, None);
         }
     }
 }

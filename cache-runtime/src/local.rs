@@ -80,13 +80,17 @@ impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
         self.store.get(tail).map(|l| l.0)
     }
 
-    /// Keeps `value`, unless an invalidation happened since `epoch`.
-    pub fn insert(&self, tail: &str, value: V, epoch: u64) {
+    /// Keeps `value` for the tier's TTL, or less if its entry has less
+    /// left (`at_most`), unless an invalidation happened since `epoch`.
+    pub fn insert(&self, tail: &str, value: V, epoch: u64, at_most: Option<Duration>) {
         if self.epoch() != epoch {
             return;
         }
-        self.store
-            .insert(tail.to_owned(), Local(value), Some(self.ttl));
+        let ttl = at_most.map_or(self.ttl, |left| left.min(self.ttl));
+        if ttl.is_zero() {
+            return;
+        }
+        self.store.insert(tail.to_owned(), Local(value), Some(ttl));
         // An invalidation between the check and the insert may have missed
         // this entry: take it out again.
         if self.epoch() != epoch {
@@ -284,10 +288,21 @@ mod tests {
         let t = tier();
         let epoch = t.epoch();
         t.remove("k");
-        t.insert("k", 1, epoch);
+        t.insert("k", 1, epoch, None);
         assert_eq!(t.get("k"), None);
-        t.insert("k", 2, t.epoch());
+        t.insert("k", 2, t.epoch(), None);
         assert_eq!(t.get("k"), Some(2));
+    }
+
+    #[test]
+    fn a_copy_never_outlives_its_entry() {
+        let t = tier();
+        t.insert("k", 1, t.epoch(), Some(Duration::from_millis(30)));
+        assert_eq!(t.get("k"), Some(1));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(t.get("k"), None, "the backend entry had 30 ms left");
+        t.insert("gone", 1, t.epoch(), Some(Duration::ZERO));
+        assert_eq!(t.get("gone"), None, "an expired entry is not copied");
     }
 
     #[test]
@@ -301,8 +316,8 @@ mod tests {
         let (da, db): (Arc<dyn Invalidate>, Arc<dyn Invalidate>) = (a.clone(), b.clone());
         c.register(&da);
         c.register(&db);
-        a.insert("k", 1, a.epoch());
-        b.insert("k", 1, b.epoch());
+        a.insert("k", 1, a.epoch(), None);
+        b.insert("k", 1, b.epoch(), None);
         c.apply(&Invalidation::Flush(Name::new("ns").unwrap()));
         assert_eq!(a.get("k"), None);
         assert_eq!(b.get("k"), Some(1));

@@ -107,8 +107,10 @@ pub struct Read {
 
 /// The outcome of [`Manager::begin`].
 pub enum Begin<'a, V> {
-    /// The cache had the value.
-    Hit(V),
+    /// The cache had the value; and how long its entry has left to live,
+    /// when known (a value shared by a computation that just stored it has
+    /// its whole TTL ahead).
+    Hit(V, Option<Duration>),
     /// The caller must compute, then hand the value to [`Manager::finish`].
     /// (Boxed: a miss can afford an allocation; the hit path then moves a
     /// small enum.)
@@ -152,15 +154,18 @@ impl Default for CallOptions {
 }
 
 enum Observed<V> {
-    Hit(V),
+    /// A value, and how long its entry has left to live.
+    Hit(V, Duration),
     Miss(Target, u64),
-    /// A hit chosen to refresh early: the value, and where to store anew.
-    Refresh(V, Target),
+    /// A hit chosen to refresh early: the value, its time left, and where to
+    /// store anew.
+    Refresh(V, Duration, Target),
 }
 
 enum Locked<V> {
     Held(LockGuard),
-    Computed(V),
+    /// Another process stored the value: it, and its time left.
+    Computed(V, Duration),
     GaveUp,
 }
 
@@ -197,6 +202,12 @@ impl Drop for LockGuard {
             });
         }
     }
+}
+
+/// How long an entry has left to live, by its header.
+fn time_left(header: &envelope::Header) -> Duration {
+    let expiry = header.stored_at_ms.saturating_add(header.ttl_ms);
+    Duration::from_millis(expiry.saturating_sub(envelope::now_ms()))
 }
 
 /// XFetch: whether to recompute now, given the entry's expiry and compute time.
@@ -572,12 +583,14 @@ impl Manager {
             return Begin::Compute(Box::new(Ticket::bypass()));
         }
         let (target, flight_tag) = match self.classify::<V>(read, opts.early_refresh) {
-            Observed::Hit(value) => {
+            Observed::Hit(value, left) => {
                 self.stats.hit();
-                return Begin::Hit(value);
+                return Begin::Hit(value, Some(left));
             }
             Observed::Miss(target, tag) => (target, tag),
-            Observed::Refresh(value, target) => return self.begin_refresh(value, target, opts),
+            Observed::Refresh(value, left, target) => {
+                return self.begin_refresh(value, left, target, opts)
+            }
         };
         let leader = if opts.single_flight {
             let flight = format!("{}#{flight_tag:x}", target.full_key);
@@ -586,7 +599,7 @@ impl Manager {
                 Joined::Done(shared) => match shared.and_then(|s| s.downcast_ref::<V>().cloned()) {
                     Some(value) => {
                         self.stats.hit();
-                        return Begin::Hit(value);
+                        return Begin::Hit(value, None);
                     }
                     // Nothing to share: compute alone, as without the cache.
                     None => {
@@ -603,12 +616,12 @@ impl Manager {
             Some(lease) => match self.lock_or_wait::<V>(key, &target, lease).await {
                 Locked::Held(guard) => Some(guard),
                 Locked::GaveUp => None,
-                Locked::Computed(value) => {
+                Locked::Computed(value, left) => {
                     self.stats.hit();
                     if let Some(leader) = leader {
                         leader.publish(Some(Arc::new(value.clone())), Some(FLIGHT_GRACE));
                     }
-                    return Begin::Hit(value);
+                    return Begin::Hit(value, Some(left));
                 }
             },
         };
@@ -624,7 +637,13 @@ impl Manager {
     /// An early refresh: one caller recomputes (with single-flight, only if
     /// nobody else is refreshing the entry); the others return the current
     /// value without waiting.
-    fn begin_refresh<V>(&self, current: V, target: Target, opts: &CallOptions) -> Begin<'_, V> {
+    fn begin_refresh<V>(
+        &self,
+        current: V,
+        left: Duration,
+        target: Target,
+        opts: &CallOptions,
+    ) -> Begin<'_, V> {
         let leader = if opts.single_flight {
             match self
                 .flights
@@ -633,7 +652,7 @@ impl Manager {
                 Some(leader) => Some(leader),
                 None => {
                     self.stats.hit();
-                    return Begin::Hit(current);
+                    return Begin::Hit(current, Some(left));
                 }
             }
         } else {
@@ -692,9 +711,9 @@ impl Manager {
                     expect: Expect::PrefixOrAbsent(written),
                     corrupt: false,
                 };
-                Observed::Refresh(value, target)
+                Observed::Refresh(value, time_left(&header), target)
             }
-            Ok(value) => Observed::Hit(value),
+            Ok(value) => Observed::Hit(value, time_left(&header)),
             Err(e) => {
                 self.stats.corrupt(&read.full_key, &e);
                 miss(stamp, true, header.stamp)
@@ -731,9 +750,9 @@ impl Manager {
                     // The previous holder may have stored the value just
                     // before releasing the lock to us.
                     if let Ok(read) = self.read(key).await {
-                        if let Observed::Hit(value) = self.classify::<V>(read, None) {
+                        if let Observed::Hit(value, left) = self.classify::<V>(read, None) {
                             guard.release().await;
-                            return Locked::Computed(value);
+                            return Locked::Computed(value, left);
                         }
                     }
                     return Locked::Held(guard);
@@ -749,8 +768,8 @@ impl Manager {
             }
             crate::blocking::sleep(poll).await;
             if let Ok(read) = self.read(key).await {
-                if let Observed::Hit(value) = self.classify::<V>(read, None) {
-                    return Locked::Computed(value);
+                if let Observed::Hit(value, left) = self.classify::<V>(read, None) {
+                    return Locked::Computed(value, left);
                 }
             }
         }
@@ -843,7 +862,14 @@ impl Manager {
         let read = self.read(key).await?;
         self.backend
             .set(&read.full_key, bytes.into(), Some(ttl))
-            .await
+            .await?;
+        // Local copies of the old value, here and in other processes, go.
+        self.broadcast(Invalidation::Remove(
+            key.namespace.clone(),
+            key.tail.clone(),
+        ))
+        .await;
+        Ok(())
     }
 
     /// Removes one entry: leaves a tombstone, so that computations which

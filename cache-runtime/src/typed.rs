@@ -309,7 +309,7 @@ where
             }
         };
         match self.manager.begin_opts::<V>(&entry, &self.options).await {
-            Begin::Hit(value) => value,
+            Begin::Hit(value, _) => value,
             Begin::Compute(ticket) => {
                 let value = compute().await;
                 self.manager.finish(ticket, Some(&value), self.ttl).await;
@@ -337,7 +337,7 @@ where
             }
         };
         match self.manager.begin_opts::<V>(&entry, &self.options).await {
-            Begin::Hit(value) => Ok(value),
+            Begin::Hit(value, _) => Ok(value),
             Begin::Compute(ticket) => {
                 let result = compute().await;
                 self.manager
