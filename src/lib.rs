@@ -119,7 +119,7 @@ pub fn stats() -> StatsSnapshot {
 /// | `single_flight = false` | let concurrent misses of one key all compute (default: one computes, the others wait for it) |
 /// | `lock = "30s"` | on a miss, take a lock in the backend with this lease, so that concurrent misses in *all processes* share one computation; the others wait for its value, at most the lease if the holder dies |
 /// | `early_refresh` or `early_refresh = 2.0` | XFetch (beta 1.0, or as given): a hit recomputes early, with a probability that grows as expiry nears and with the compute time; one caller recomputes while the others keep getting the current value, so a hot key never expires for everyone at once |
-/// | `local_ttl = "10s"` | keep a typed copy of values in this process for this long, in front of the backend: a local hit costs no round trip and no decoding. Removals and flushes reach the local copies of every process through the backend's invalidation messages (Redis pub/sub); while those are down the local copies are not used |
+/// | `local_ttl = "10s"` | keep a typed copy of values in this process for this long, in front of the backend: a local hit costs no round trip and no decoding. Removals and flushes reach the local copies of every process through the backend's invalidation messages (Redis pub/sub); while those are down the local copies are not used. A copy never outlives its entry. On the in-process backend every function keeps typed values, as if `local_ttl` were its TTL |
 /// | `in_impl` | the function is associated (in an `impl` or trait) although it has no `self` and its signature does not name `Self` |
 /// | `crate = "path"` | the path of this crate, if it is renamed in `Cargo.toml` |
 ///
