@@ -67,25 +67,41 @@ async fn bad_namespaces_are_rejected(m: Arc<Manager>) {
 }
 both_backends!(bad_namespaces_are_rejected);
 
-/// A computation that started before a flush finishes after it: its value
-/// must never be returned once the flush has returned.
-async fn in_flight_computation_never_survives_a_flush(m: Arc<Manager>) {
-    let c = cache(&m, "race");
+/// What invalidates the entry of a computation in flight.
+#[derive(Clone, Copy)]
+enum Invalidation {
+    Flush,
+    Removal,
+}
+
+/// A computation that started before an invalidation finishes after it: its
+/// value must never be returned once the invalidation has returned.
+async fn in_flight_computation_never_survives(m: Arc<Manager>, how: Invalidation) {
+    let ns = match how {
+        Invalidation::Flush => "race",
+        Invalidation::Removal => "race-remove",
+    };
+    let c = cache(&m, ns);
     for i in 0..200u64 {
         let started = Arc::new(Notify::new());
-        let flushed = Arc::new(Notify::new());
-        let (c2, s2, f2) = (c.clone(), started.clone(), flushed.clone());
+        let invalidated = Arc::new(Notify::new());
+        let (c2, s2, i2) = (c.clone(), started.clone(), invalidated.clone());
         let writer = tokio::spawn(async move {
             c2.get_or_set(&i, || async move {
                 s2.notify_one();
-                f2.notified().await;
+                i2.notified().await;
                 "before".to_string()
             })
             .await
         });
         started.notified().await;
-        m.flush_namespace("race").await.unwrap();
-        flushed.notify_one();
+        match how {
+            Invalidation::Flush => m.flush_namespace(ns).await.unwrap(),
+            Invalidation::Removal => {
+                c.delete(&i).await.unwrap();
+            }
+        }
+        invalidated.notify_one();
         assert_eq!(
             writer.await.unwrap(),
             "before",
@@ -100,35 +116,14 @@ async fn in_flight_computation_never_survives_a_flush(m: Arc<Manager>) {
         assert_eq!(v, "after", "iteration {i}");
     }
 }
+
+async fn in_flight_computation_never_survives_a_flush(m: Arc<Manager>) {
+    in_flight_computation_never_survives(m, Invalidation::Flush).await;
+}
 both_backends!(in_flight_computation_never_survives_a_flush);
 
-/// Same for removing one entry.
 async fn in_flight_computation_never_survives_a_removal(m: Arc<Manager>) {
-    let c = cache(&m, "race-remove");
-    for i in 0..200u64 {
-        let started = Arc::new(Notify::new());
-        let removed = Arc::new(Notify::new());
-        let (c2, s2, r2) = (c.clone(), started.clone(), removed.clone());
-        let writer = tokio::spawn(async move {
-            c2.get_or_set(&i, || async move {
-                s2.notify_one();
-                r2.notified().await;
-                "before".to_string()
-            })
-            .await
-        });
-        started.notified().await;
-        c.delete(&i).await.unwrap();
-        removed.notify_one();
-        writer.await.unwrap();
-        assert_eq!(
-            c.get(&i).await.unwrap(),
-            None,
-            "iteration {i}: stale value visible"
-        );
-        let v = c.get_or_set(&i, || async { "after".to_string() }).await;
-        assert_eq!(v, "after", "iteration {i}");
-    }
+    in_flight_computation_never_survives(m, Invalidation::Removal).await;
 }
 both_backends!(in_flight_computation_never_survives_a_removal);
 
