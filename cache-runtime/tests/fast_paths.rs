@@ -145,10 +145,36 @@ async fn max_blocked_at_once(early: bool) -> usize {
     for t in tasks {
         intervals.extend(t.await.unwrap());
     }
+    println!("{}", timeline(early, &intervals));
     // The most blocked calls overlapping any one instant.
     intervals
         .iter()
         .map(|(s, _)| intervals.iter().filter(|(a, b)| a <= s && s < b).count())
         .max()
         .unwrap_or(0)
+}
+
+/// The timeline of blocked calls: one column per 50 ms, the number of calls
+/// that started blocking in it (`.` for none). TTL 400 ms.
+fn timeline(early: bool, intervals: &[(Duration, Duration)]) -> String {
+    let mut columns = vec![0usize; 40];
+    for (start, _) in intervals {
+        if let Some(c) = columns.get_mut((start.as_millis() / 50) as usize) {
+            *c += 1;
+        }
+    }
+    let row: String = columns
+        .iter()
+        .map(|&n| match n {
+            0 => '.',
+            n if n < 10 => char::from_digit(n as u32, 10).unwrap_or('+'),
+            _ => '+',
+        })
+        .collect();
+    let label = if early {
+        "with early refresh"
+    } else {
+        "without"
+    };
+    format!("blocked calls per 50 ms, {label:>18}: {row}")
 }
