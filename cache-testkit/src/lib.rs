@@ -403,7 +403,25 @@ impl Drop for RedisServer {
 /// use. Tests sharing it must use their own key prefixes or namespaces.
 pub fn shared() -> &'static RedisServer {
     static SHARED: OnceLock<RedisServer> = OnceLock::new();
-    SHARED.get_or_init(RedisServer::start)
+    SHARED.get_or_init(|| {
+        let server = RedisServer::start();
+        // A static is never dropped: remove the server's directory when the
+        // process exits (the server itself dies with the process).
+        let _ = SHARED_DIR.set(server.dir.clone());
+        // SAFETY: registers a plain `extern "C"` function with no arguments.
+        unsafe {
+            libc::atexit(remove_shared_dir);
+        }
+        server
+    })
+}
+
+static SHARED_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn remove_shared_dir() {
+    if let Some(dir) = SHARED_DIR.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// A key prefix unique to this call, for tests sharing a server.
