@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::blocking::block_on;
 use crate::error::{Error, Result};
-use crate::key::{EntryKey, Name};
+use crate::key::{Digest, EntryKey, Name};
 use crate::local::LocalTier;
 use crate::manager::{global, Begin, CallOptions, Manager};
 
@@ -393,7 +393,7 @@ where
 /// used now), with the tier's epoch noted before the backend is read.
 struct LocalCopy<'a, V: Clone + Send + Sync + 'static> {
     tier: Option<(&'a LocalTier<V>, u64)>,
-    tail: &'a str,
+    digest: Digest,
 }
 
 impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
@@ -407,13 +407,13 @@ impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
         let tier = spec
             .local_tier::<V>(manager)
             .filter(|_| manager.local_tiers_usable());
-        if let Some(value) = tier.and_then(|t| t.get(&entry.tail)) {
+        if let Some(value) = tier.and_then(|t| t.get(&entry.digest)) {
             manager.count_local_hit();
             return Ok(value);
         }
         Err(LocalCopy {
             tier: tier.map(|t| (t, t.epoch())),
-            tail: &entry.tail,
+            digest: entry.digest,
         })
     }
 
@@ -421,7 +421,7 @@ impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
     /// left, when known), and passes it on.
     fn keep(&self, value: V, left: Option<Duration>) -> V {
         if let Some((tier, epoch)) = self.tier {
-            tier.insert(self.tail, value.clone(), epoch, left);
+            tier.insert(self.digest, value.clone(), epoch, left);
         }
         value
     }
@@ -429,7 +429,7 @@ impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
     /// Keeps a value that was stored in the backend.
     fn keep_ref(&self, value: Option<&V>) {
         if let (Some((tier, epoch)), Some(value)) = (self.tier, value) {
-            tier.insert(self.tail, value.clone(), epoch, None);
+            tier.insert(self.digest, value.clone(), epoch, None);
         }
     }
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use crate::key::Name;
+use crate::key::{Digest, Name};
 use crate::store::{Bounds, Store, Weigh};
 
 /// How many entries one function's local tier holds at most.
@@ -43,7 +43,7 @@ impl<V> Weigh for Local<V> {
 pub struct LocalTier<V> {
     namespace: Name,
     ttl: Duration,
-    store: Store<String, Local<V>>,
+    store: Store<Digest, Local<V>>,
     epoch: AtomicU64,
 }
 
@@ -75,14 +75,14 @@ impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// The value of the entry whose key ends with `tail`.
-    pub fn get(&self, tail: &str) -> Option<V> {
-        self.store.get(tail).map(|l| l.0)
+    /// The value of the entry of arguments `digest`.
+    pub fn get(&self, digest: &Digest) -> Option<V> {
+        self.store.get(digest).map(|l| l.0)
     }
 
     /// Keeps `value` for the tier's TTL, or less if its entry has less
     /// left (`at_most`), unless an invalidation happened since `epoch`.
-    pub fn insert(&self, tail: &str, value: V, epoch: u64, at_most: Option<Duration>) {
+    pub fn insert(&self, digest: Digest, value: V, epoch: u64, at_most: Option<Duration>) {
         if self.epoch() != epoch {
             return;
         }
@@ -90,11 +90,11 @@ impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
         if ttl.is_zero() {
             return;
         }
-        self.store.insert(tail.to_owned(), Local(value), Some(ttl));
+        self.store.insert(digest, Local(value), Some(ttl));
         // An invalidation between the check and the insert may have missed
         // this entry: take it out again.
         if self.epoch() != epoch {
-            self.store.remove(tail);
+            self.store.remove(&digest);
         }
     }
 }
@@ -119,7 +119,16 @@ impl<V: Clone + Send + Sync + 'static> Invalidate for LocalTier<V> {
     }
     fn remove(&self, tail: &str) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.store.remove(tail);
+        // The tier holds one function's entries by digest: the tail's end.
+        match tail
+            .get(tail.len().saturating_sub(32)..)
+            .and_then(Digest::from_hex)
+        {
+            Some(digest) => {
+                self.store.remove(&digest);
+            }
+            None => self.store.clear(),
+        }
     }
 }
 
@@ -255,6 +264,10 @@ impl crate::backend::Listener for Coherence {
 mod tests {
     use super::*;
 
+    fn d(n: u8) -> Digest {
+        crate::key::KeyHasher::default().digest(&n).unwrap()
+    }
+
     fn tier() -> Arc<LocalTier<u64>> {
         Arc::new(LocalTier::new(
             Name::new("ns").unwrap(),
@@ -287,22 +300,22 @@ mod tests {
     fn a_value_computed_before_an_invalidation_is_not_kept() {
         let t = tier();
         let epoch = t.epoch();
-        t.remove("k");
-        t.insert("k", 1, epoch, None);
-        assert_eq!(t.get("k"), None);
-        t.insert("k", 2, t.epoch(), None);
-        assert_eq!(t.get("k"), Some(2));
+        t.remove(&crate::key::EntryKey::new(Name::new("ns").unwrap(), "f", None, d(1)).tail);
+        t.insert(d(1), 1, epoch, None);
+        assert_eq!(t.get(&d(1)), None);
+        t.insert(d(1), 2, t.epoch(), None);
+        assert_eq!(t.get(&d(1)), Some(2));
     }
 
     #[test]
     fn a_copy_never_outlives_its_entry() {
         let t = tier();
-        t.insert("k", 1, t.epoch(), Some(Duration::from_millis(30)));
-        assert_eq!(t.get("k"), Some(1));
+        t.insert(d(1), 1, t.epoch(), Some(Duration::from_millis(30)));
+        assert_eq!(t.get(&d(1)), Some(1));
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(t.get("k"), None, "the backend entry had 30 ms left");
-        t.insert("gone", 1, t.epoch(), Some(Duration::ZERO));
-        assert_eq!(t.get("gone"), None, "an expired entry is not copied");
+        assert_eq!(t.get(&d(1)), None, "the backend entry had 30 ms left");
+        t.insert(d(2), 1, t.epoch(), Some(Duration::ZERO));
+        assert_eq!(t.get(&d(2)), None, "an expired entry is not copied");
     }
 
     #[test]
@@ -316,13 +329,13 @@ mod tests {
         let (da, db): (Arc<dyn Invalidate>, Arc<dyn Invalidate>) = (a.clone(), b.clone());
         c.register(&da);
         c.register(&db);
-        a.insert("k", 1, a.epoch(), None);
-        b.insert("k", 1, b.epoch(), None);
+        a.insert(d(1), 1, a.epoch(), None);
+        b.insert(d(1), 1, b.epoch(), None);
         c.apply(&Invalidation::Flush(Name::new("ns").unwrap()));
-        assert_eq!(a.get("k"), None);
-        assert_eq!(b.get("k"), Some(1));
+        assert_eq!(a.get(&d(1)), None);
+        assert_eq!(b.get(&d(1)), Some(1));
         c.set_connected(false);
         assert!(!c.usable());
-        assert_eq!(b.get("k"), None);
+        assert_eq!(b.get(&d(1)), None);
     }
 }

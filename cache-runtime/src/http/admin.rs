@@ -222,9 +222,8 @@ async fn invalidate_function(namespace: &str, function: &str) -> Result<u64> {
             if !is_entry_tail(&tail[function.len() + 1..]) {
                 continue;
             }
-            let entry = EntryKey {
-                namespace: namespace.clone(),
-                tail: tail.to_owned(),
+            let Some(entry) = EntryKey::from_tail(namespace.clone(), tail) else {
+                continue;
             };
             if manager.remove(&entry).await? {
                 removed += 1;

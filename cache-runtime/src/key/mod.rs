@@ -108,6 +108,30 @@ impl Digest {
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
+
+    /// Parses 32 lowercase hexadecimal digits.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let hex = hex.as_bytes();
+        if hex.len() != 32 {
+            return None;
+        }
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            _ => None,
+        };
+        let mut out = [0u8; 16];
+        for (i, pair) in hex.chunks(2).enumerate() {
+            out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
+        }
+        Some(Digest(out))
+    }
+}
+
+impl crate::store::Weigh for Digest {
+    fn weight(&self) -> usize {
+        16
+    }
 }
 
 impl Digest {
@@ -203,6 +227,8 @@ pub struct EntryKey {
     pub namespace: Name,
     /// `function[:v{version}]:{digest}`: the part after the generation.
     pub tail: String,
+    /// The digest of the arguments (the end of `tail`).
+    pub digest: Digest,
 }
 
 impl EntryKey {
@@ -218,7 +244,22 @@ impl EntryKey {
             tail.push(':');
         }
         digest.push_hex(&mut tail);
-        EntryKey { namespace, tail }
+        EntryKey {
+            namespace,
+            tail,
+            digest,
+        }
+    }
+
+    /// The key whose tail is `tail` (as found in a full key), if it ends
+    /// with a digest.
+    pub fn from_tail(namespace: Name, tail: &str) -> Option<Self> {
+        let digest = Digest::from_hex(tail.get(tail.len().checked_sub(32)?..)?)?;
+        Some(EntryKey {
+            namespace,
+            tail: tail.to_owned(),
+            digest,
+        })
     }
 
     /// The full key under `generation`.
@@ -286,6 +327,16 @@ mod tests {
             generation_key(&prefix, &key.namespace),
             "memocache:users:gen"
         );
+    }
+
+    #[test]
+    fn keys_parse_back_from_their_tail() {
+        let digest = KeyHasher::default().digest(&7u8).unwrap();
+        let key = EntryKey::new(Name::new("ns").unwrap(), "app::f", Some(3), digest);
+        let back = EntryKey::from_tail(Name::new("ns").unwrap(), &key.tail).unwrap();
+        assert_eq!(back, key);
+        assert!(EntryKey::from_tail(Name::new("ns").unwrap(), "app::f:xyz").is_none());
+        assert_eq!(Digest::from_hex(&digest.to_string()), Some(digest));
     }
 
     #[test]
