@@ -7,7 +7,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use memocache::{cached, Config};
+mod common;
+
+use memocache::cached;
 
 const ROLE: &str = "MEMOCACHE_LOCAL_TEST_CHILD";
 const URL: &str = "MEMOCACHE_LOCAL_TEST_URL";
@@ -32,14 +34,10 @@ fn now_us() -> u128 {
 /// an earlier child stored), says so, then calls in a loop until the body
 /// runs again, and prints when that happened.
 fn child() {
-    memocache::init(
-        Config::builder()
-            .url(std::env::var(URL).unwrap())
-            .prefix(std::env::var(PREFIX).unwrap())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    common::init_redis(
+        &std::env::var(URL).unwrap(),
+        &std::env::var(PREFIX).unwrap(),
+    );
     profile(1);
     // Wait until the local tier answers (its subscription is up).
     let deadline = Instant::now() + Duration::from_secs(5);
@@ -91,14 +89,7 @@ fn seen_after(server_url: &str, prefix: &str, test: &str, invalidate: impl FnOnc
 fn parent_setup() -> (String, String) {
     let url = memocache_testkit::shared().url();
     let prefix = memocache_testkit::unique("local");
-    memocache::init(
-        Config::builder()
-            .url(url.clone())
-            .prefix(prefix.clone())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    common::init_redis(&url, &prefix);
     (url, prefix)
 }
 

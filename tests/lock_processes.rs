@@ -6,7 +6,9 @@
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use memocache::{cached, Config};
+mod common;
+
+use memocache::cached;
 use memocache_testkit::redis;
 
 const ROLE: &str = "MEMOCACHE_LOCK_TEST_CHILD";
@@ -36,14 +38,10 @@ fn now_ms() -> u64 {
 }
 
 async fn child() {
-    memocache::init(
-        Config::builder()
-            .url(std::env::var(URL).unwrap())
-            .prefix(std::env::var(PREFIX).unwrap())
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    common::init_redis(
+        &std::env::var(URL).unwrap(),
+        &std::env::var(PREFIX).unwrap(),
+    );
     // A common start time, so that all four miss the cold key together.
     let start: u64 = std::env::var(START_AT).unwrap().parse().unwrap();
     tokio::time::sleep(Duration::from_millis(start.saturating_sub(now_ms()))).await;

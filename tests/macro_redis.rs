@@ -5,7 +5,9 @@
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::OnceLock;
 
-use memocache::{cache_remove, cached, Config};
+mod common;
+
+use memocache::{cache_remove, cached};
 
 const URL_VAR: &str = "MEMOCACHE_MACRO_TEST_URL";
 const PREFIX_VAR: &str = "MEMOCACHE_MACRO_TEST_PREFIX";
@@ -24,14 +26,7 @@ fn setup() -> &'static (String, String) {
                 memocache_testkit::unique("m"),
             ),
         };
-        memocache::init(
-            Config::builder()
-                .url(url.clone())
-                .prefix(prefix.clone())
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
+        common::init_redis(&url, &prefix);
         (url, prefix)
     })
 }
