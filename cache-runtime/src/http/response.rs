@@ -193,10 +193,12 @@ impl StoredResponse {
         now_ms().saturating_sub(self.stored_at_ms) / 1000
     }
 
-    /// Its remaining freshness, in whole seconds (the `ttl` of `Cache-Status`).
+    /// Its remaining freshness, in whole seconds, rounded up (the `ttl` of
+    /// `Cache-Status`): a response stored this very moment with a TTL of a
+    /// minute reports 60, whichever millisecond the clock has reached.
     pub fn ttl_secs(&self) -> u64 {
         let expires = self.stored_at_ms.saturating_add(self.ttl_ms);
-        expires.saturating_sub(now_ms()) / 1000
+        expires.saturating_sub(now_ms()).div_ceil(1000)
     }
 
     /// The response, as the handler sent it.
