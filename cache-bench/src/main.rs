@@ -5,6 +5,7 @@
 //! cargo run --release -p memocache-bench              # full run, a few minutes
 //! cargo run --release -p memocache-bench -- --quick   # smoke run, tiny sizes
 //! cargo run --release -p memocache-bench -- --only redis,memory
+//! MEMOCACHE_REDIS_CALLER_RUNTIME=1 cargo run --release -p memocache-bench -- --only redis
 //! ```
 //!
 //! The global cache of a process is set up once, so each part runs in a
@@ -135,6 +136,15 @@ fn header(sizes: &Sizes) {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|e| format!("redis-server not runnable: {e}"));
+    println!(
+        "memocache's Redis commands: {} (MEMOCACHE_REDIS_CALLER_RUNTIME={})",
+        if redis_hits::caller_runtime() {
+            "on connections of the callers' runtimes"
+        } else {
+            "on its own I/O runtime's connection (the default)"
+        },
+        redis_hits::caller_runtime()
+    );
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "server: {server}; loopback TCP; {cores} cores; load average at the start: {}",

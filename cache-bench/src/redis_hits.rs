@@ -84,12 +84,23 @@ fn failed(what: &str, e: &dyn std::fmt::Debug) {
     }
 }
 
+/// Whether memocache's Redis commands run on connections of the callers'
+/// runtimes (`MEMOCACHE_REDIS_CALLER_RUNTIME`, off by default), as the
+/// library reads it.
+pub fn caller_runtime() -> bool {
+    std::env::var("MEMOCACHE_REDIS_CALLER_RUNTIME").is_ok_and(|raw| {
+        memocache_runtime::config::parse_bool("MEMOCACHE_REDIS_CALLER_RUNTIME", &raw)
+            .expect("a valid MEMOCACHE_REDIS_CALLER_RUNTIME")
+    })
+}
+
 /// Runs every Redis measurement against the server at `url`.
 pub fn run(url: &str, sizes: Sizes) -> Report {
     let config = Config::builder()
         .url(url)
         .prefix("bench")
         .default_ttl(Duration::from_secs(3600))
+        .redis_caller_runtime(caller_runtime())
         .build()
         .expect("a valid config");
     memocache::init(config).expect("the global cache is set up once");

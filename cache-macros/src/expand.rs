@@ -137,7 +137,7 @@ impl<'a> Expander<'a> {
              # Errors\nWhen an argument fails to serialize.",
             self.name()
         );
-        self.companion(&doc, &sig, quote! { #spec #key })
+        self.companion(&doc, &sig, quote! { #spec (#key).finish() })
     }
 
     /// `name_remove(args) -> Result<bool>`: removes one entry.
@@ -168,7 +168,7 @@ impl<'a> Expander<'a> {
         sig.inputs.push(parse_quote!(#value: &#stored));
         sig.output = parse_quote!(-> #p::Result<()>);
         let spec = self.spec();
-        let key = self.call_sibling("key");
+        let key = self.key();
         // Never called; its type ties the shape's `_` (the `E` of a
         // `Result`) to the return type.
         let ret = self.ret();
@@ -190,6 +190,7 @@ impl<'a> Expander<'a> {
         );
         let body = quote! {
             #spec
+            #[allow(clippy::needless_borrow, clippy::needless_borrows_for_generic_args)]
             let __memocache_key = #key;
             let mut __memocache_primed = ::core::result::Result::Ok(());
             let _ = #call;
@@ -312,7 +313,8 @@ impl<'a> Expander<'a> {
         }
     }
 
-    /// The expression of the call's key: the key arguments, one
+    /// The expression of the call's key arguments (a `KeyArgs`, unfinished:
+    /// the drivers finish it on a local miss only): one
     /// `.arg(..)` each (spanned at the argument, so a missing `Serialize`
     /// points there), then the names of the type parameters and of `Self`,
     /// so that instantiations and impls never share entries.
@@ -352,7 +354,7 @@ impl<'a> Expander<'a> {
             .then(|| quote!(.arg(::core::any::type_name::<Self>())));
         quote! {{
             #(#destructure)*
-            __MEMOCACHE_SPEC.args() #(#parts)* #(#generics)* #self_type .finish()
+            __MEMOCACHE_SPEC.args() #(#parts)* #(#generics)* #self_type
         }}
     }
 

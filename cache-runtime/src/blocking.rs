@@ -8,7 +8,14 @@
 //! context, which makes them work the same on a plain thread and inside a
 //! tokio runtime: no "cannot block inside a runtime" panic, because nothing
 //! calls tokio's `block_on`. Async callers simply `.await` the same futures.
+//!
+//! The one exception is opt-in: with the Redis setting "caller runtimes"
+//! (`Config::redis_caller_runtime`), async callers polled by a tokio runtime
+//! use connections created in that runtime. [`block_on`] marks the thread
+//! while it polls, so sync callers never use them: their driver task may
+//! sit on the very runtime the sync caller is blocking.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::{Arc, OnceLock};
@@ -40,11 +47,53 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     loop {
-        if let Poll::Ready(out) = future.as_mut().poll(&mut cx) {
+        let polled = {
+            let _polling = Polling::start();
+            future.as_mut().poll(&mut cx)
+        };
+        if let Poll::Ready(out) = polled {
             return out;
         }
         std::thread::park();
     }
+}
+
+thread_local! {
+    /// Whether this thread is inside [`block_on`]'s poll of its future.
+    static IN_BLOCK_ON: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Sets [`IN_BLOCK_ON`] for as long as it lives, then restores what it was
+/// (`block_on` may be nested), even if the poll panics.
+struct Polling {
+    was: bool,
+}
+
+impl Polling {
+    fn start() -> Self {
+        Polling {
+            was: IN_BLOCK_ON.with(|flag| flag.replace(true)),
+        }
+    }
+}
+
+impl Drop for Polling {
+    fn drop(&mut self) {
+        let was = self.was;
+        // During thread teardown the flag may be gone already: nothing to restore.
+        let _ = IN_BLOCK_ON.try_with(|flag| flag.set(was));
+    }
+}
+
+/// Whether the current code is polled by memocache's [`block_on`] (a sync
+/// cached function, or the sync API), as opposed to by an async runtime.
+///
+/// The Redis backend's "caller runtime" connections must not be used then:
+/// their driver task lives on the caller's runtime, which this thread may be
+/// blocking (a current-thread runtime would never answer).
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+pub(crate) fn in_block_on() -> bool {
+    IN_BLOCK_ON.try_with(Cell::get).unwrap_or(false)
 }
 
 /// Runs `future` on this thread within the I/O runtime's context, so that
@@ -129,6 +178,28 @@ mod tests {
     fn nested_block_on_works() {
         let v = block_on(async { block_on(async { 41 }) + 1 });
         assert_eq!(v, 42);
+    }
+
+    #[test]
+    fn block_on_says_when_it_polls() {
+        assert!(!in_block_on());
+        let seen = block_on(async {
+            let outer = in_block_on();
+            let inner = block_on(async { in_block_on() });
+            (outer, inner, in_block_on())
+        });
+        assert_eq!(seen, (true, true, true));
+        assert!(!in_block_on(), "the flag outlived block_on");
+        let panicked = std::panic::catch_unwind(|| block_on(async { panic!("boom") }));
+        assert!(panicked.is_err());
+        assert!(!in_block_on(), "a panicking poll left the flag set");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_runtime_polling_is_not_block_on() {
+        assert!(!in_block_on());
+        tokio::task::yield_now().await;
+        assert!(!in_block_on());
     }
 
     #[test]

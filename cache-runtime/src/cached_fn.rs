@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use crate::blocking::block_on;
 use crate::error::{Error, Result};
+use crate::key::canonical::{encode_into, Buf};
 use crate::key::{Digest, EntryKey, Name};
 use crate::local::LocalTier;
 use crate::manager::{global, Begin, CallOptions, Manager};
@@ -109,19 +110,22 @@ impl Spec {
     }
 
     /// This function's local tier for values of type `V`, created on first
-    /// use. `None` without `local_ttl`, or for a second instantiation of a
-    /// generic function (one tier per static; its type is the first one's).
+    /// use. `None` without `local_ttl` (on a remote backend), or for a
+    /// second instantiation of a generic function (one tier per static; its
+    /// type is the first one's).
+    #[inline]
     fn local_tier<V: Clone + Send + Sync + 'static>(
         &self,
         manager: &Manager,
     ) -> Option<&LocalTier<V>> {
-        // On an in-process backend every function keeps typed values (for
-        // its TTL): a hit then costs no decoding, and coherence is free.
-        let ttl = self
-            .local_ttl
-            .or_else(|| (!manager.backend().is_remote()).then(|| self.ttl(manager)))?;
         self.local
             .get_or_init(|| {
+                // On an in-process backend every function keeps typed values
+                // (for its TTL): a hit then costs no decoding, and coherence
+                // is free.
+                let ttl = self
+                    .local_ttl
+                    .or_else(|| (!manager.backend().is_remote()).then(|| self.ttl(manager)))?;
                 let namespace = self.namespace().ok()?;
                 let tier: Arc<LocalTier<V>> = manager.local_tier(namespace, ttl);
                 Some(Box::new(tier))
@@ -129,6 +133,22 @@ impl Spec {
             .as_ref()?
             .downcast_ref::<Arc<LocalTier<V>>>()
             .map(|tier| &**tier)
+    }
+
+    /// This function's local tier, if it has one and local tiers may answer now.
+    #[inline]
+    fn usable_tier<V: Clone + Send + Sync + 'static>(
+        &self,
+        manager: &Manager,
+    ) -> Option<&LocalTier<V>> {
+        self.local_tier(manager)
+            .filter(|_| manager.local_tiers_usable())
+    }
+
+    /// The entry key of the key arguments whose canonical bytes are `args`.
+    fn entry_key_of(&self, manager: &Manager, args: &[u8]) -> Result<EntryKey> {
+        let digest = manager.hasher().digest_bytes(args);
+        Ok(manager.entry_key(self.namespace()?, self.function, self.version, digest))
     }
 
     fn namespace(&self) -> Result<&Name> {
@@ -171,7 +191,7 @@ impl Spec {
     pub fn args(&self) -> KeyArgs<'_> {
         KeyArgs {
             spec: self,
-            canonical: Vec::with_capacity(64),
+            canonical: Buf::new(),
             failed: None,
         }
     }
@@ -187,24 +207,44 @@ impl Spec {
 /// The digested bytes are the canonical encodings of the arguments one after
 /// another; each encoding is self-delimiting, so the concatenation is
 /// injective for a function's fixed list of key arguments.
+///
+/// The drivers take the arguments unfinished: a local tier is keyed by these
+/// bytes, so a local hit computes neither the keyed digest nor the key
+/// string. They are built on a miss only.
 #[derive(Debug)]
 pub struct KeyArgs<'a> {
     spec: &'a Spec,
-    canonical: Vec<u8>,
+    canonical: Buf,
     failed: Option<Error>,
 }
 
 impl KeyArgs<'_> {
     /// Adds one key argument.
     #[must_use]
+    #[inline]
     pub fn arg<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
         if self.failed.is_none() {
-            match crate::key::canonical::to_canonical_bytes(value) {
-                Ok(bytes) => self.canonical.extend_from_slice(&bytes),
-                Err(e) => self.failed = Some(e),
+            if let Err(e) = encode_into(&mut self.canonical, value) {
+                self.failed = Some(e);
             }
         }
         self
+    }
+
+    /// These arguments, or the error of the first that failed to serialize.
+    ///
+    /// # Errors
+    /// When an argument failed to serialize.
+    pub fn check(self) -> Result<Self> {
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(self),
+        }
+    }
+
+    /// The canonical bytes of the arguments, unless one failed.
+    fn bytes(&self) -> Option<&[u8]> {
+        self.failed.is_none().then_some(&self.canonical[..])
     }
 
     /// The entry key of the arguments added.
@@ -215,10 +255,7 @@ impl KeyArgs<'_> {
         if let Some(e) = self.failed {
             return Err(e);
         }
-        let manager = global();
-        let digest = manager.hasher().digest_bytes(&self.canonical);
-        let spec = self.spec;
-        Ok(manager.entry_key(spec.namespace()?, spec.function, spec.version, digest))
+        self.spec.entry_key_of(global(), &self.canonical)
     }
 }
 
@@ -305,7 +342,7 @@ pub enum Mode<'a, T> {
 pub async fn call_async<S, F, Fut>(
     spec: &'static Spec,
     mode: Mode<'_, S::Stored>,
-    key: Result<EntryKey>,
+    key: KeyArgs<'static>,
     store_if: StoreIf<S::Output>,
     compute: F,
 ) -> S::Output
@@ -315,14 +352,14 @@ where
     Fut: Future<Output = S::Output>,
 {
     match mode {
-        Mode::Cached => cached_async::<S, F, Fut>(spec, key, store_if, compute).await,
+        Mode::Cached => cached_async::<S, F, Fut>(spec, key, store_if, compute, true).await,
         Mode::Refresh => {
             let out = compute().await;
-            store_refreshed::<S>(spec, key, &out, store_if).await;
+            store_refreshed::<S>(spec, key.finish(), &out, store_if).await;
             out
         }
         Mode::Prime(value, outcome) => {
-            *outcome = put(spec, key, value).await;
+            *outcome = put(spec, key.finish(), value).await;
             S::output(value.clone())
         }
     }
@@ -336,7 +373,7 @@ where
 pub fn call_sync<S, F>(
     spec: &'static Spec,
     mode: Mode<'_, S::Stored>,
-    key: Result<EntryKey>,
+    key: KeyArgs<'static>,
     store_if: StoreIf<S::Output>,
     compute: F,
 ) -> S::Output
@@ -344,38 +381,68 @@ where
     S: Shape,
     F: FnOnce() -> S::Output,
 {
-    block_on(call_async::<S, _, _>(
-        spec,
-        mode,
-        key,
-        store_if,
-        move || std::future::ready(compute()),
-    ))
+    let compute = move || std::future::ready(compute());
+    match mode {
+        // A local hit needs no executor: answer it before building one.
+        Mode::Cached => {
+            if let Some(hit) = key.bytes().and_then(local_hit::<S::Stored>(spec)) {
+                return S::output(hit);
+            }
+            block_on(cached_async::<S, _, _>(spec, key, store_if, compute, false))
+        }
+        mode => block_on(call_async::<S, _, _>(spec, mode, key, store_if, compute)),
+    }
 }
 
+/// The value of the local tier of `spec` for the arguments `args`, counted
+/// as a hit.
+#[inline]
+fn local_hit<V: Clone + Send + Sync + 'static>(
+    spec: &'static Spec,
+) -> impl FnOnce(&[u8]) -> Option<V> {
+    move |args| {
+        let manager = global();
+        let value = spec.usable_tier::<V>(manager)?.get(args)?;
+        manager.count_local_hit();
+        Some(value)
+    }
+}
+
+/// A cached call; `look_locally`: whether to look in the local tier first
+/// (the sync driver already has).
 async fn cached_async<S, F, Fut>(
     spec: &'static Spec,
-    key: Result<EntryKey>,
+    key: KeyArgs<'static>,
     store_if: StoreIf<S::Output>,
     compute: F,
+    look_locally: bool,
 ) -> S::Output
 where
     S: Shape,
     F: FnOnce() -> Fut,
     Fut: Future<Output = S::Output>,
 {
-    let entry = match key {
+    let args = match key.check() {
+        Ok(key) => key.canonical,
+        Err(e) => {
+            key_failed(spec, &e);
+            return compute().await;
+        }
+    };
+    if look_locally {
+        if let Some(hit) = local_hit::<S::Stored>(spec)(&args) {
+            return S::output(hit);
+        }
+    }
+    let manager = global();
+    let entry = match spec.entry_key_of(manager, &args) {
         Ok(entry) => entry,
         Err(e) => {
             key_failed(spec, &e);
             return compute().await;
         }
     };
-    let manager = global();
-    let local = match LocalCopy::<S::Stored>::look(spec, manager, &entry) {
-        Ok(hit) => return S::output(hit),
-        Err(local) => local,
-    };
+    let local = LocalCopy::<S::Stored>::new(spec, manager, args, entry.digest);
     match manager.begin_opts::<S::Stored>(&entry, &spec.options).await {
         Begin::Hit(stored, left) => S::output(local.keep(stored, left)),
         Begin::Compute(ticket) => {
@@ -389,39 +456,30 @@ where
     }
 }
 
-/// A call's view of its function's local tier (if it has one and it may be
-/// used now), with the tier's epoch noted before the backend is read.
+/// A missed call's view of its function's local tier (if it has one and it
+/// may be used now), with the tier's epoch noted before the backend is read.
 struct LocalCopy<'a, V: Clone + Send + Sync + 'static> {
     tier: Option<(&'a LocalTier<V>, u64)>,
+    args: Buf,
     digest: Digest,
 }
 
 impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
-    /// The local value of `entry` (`Ok`), or the view to keep what the
-    /// backend or the computation gives (`Err`).
-    fn look(
-        spec: &'a Spec,
-        manager: &Manager,
-        entry: &'a EntryKey,
-    ) -> std::result::Result<V, Self> {
-        let tier = spec
-            .local_tier::<V>(manager)
-            .filter(|_| manager.local_tiers_usable());
-        if let Some(value) = tier.and_then(|t| t.get(&entry.digest)) {
-            manager.count_local_hit();
-            return Ok(value);
-        }
-        Err(LocalCopy {
+    /// The view for the key arguments `args`, whose key has `digest`.
+    fn new(spec: &'a Spec, manager: &Manager, args: Buf, digest: Digest) -> Self {
+        let tier = spec.usable_tier::<V>(manager);
+        LocalCopy {
             tier: tier.map(|t| (t, t.epoch())),
-            digest: entry.digest,
-        })
+            args,
+            digest,
+        }
     }
 
     /// Keeps a value read from the backend (for no longer than its entry has
     /// left, when known), and passes it on.
     fn keep(&self, value: V, left: Option<Duration>) -> V {
         if let Some((tier, epoch)) = self.tier {
-            tier.insert(self.digest, value.clone(), epoch, left);
+            tier.insert(&self.args, self.digest, value.clone(), epoch, left);
         }
         value
     }
@@ -429,7 +487,7 @@ impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
     /// Keeps a value that was stored in the backend.
     fn keep_ref(&self, value: Option<&V>) {
         if let (Some((tier, epoch)), Some(value)) = (self.tier, value) {
-            tier.insert(self.digest, value.clone(), epoch, None);
+            tier.insert(&self.args, self.digest, value.clone(), epoch, None);
         }
     }
 }

@@ -16,10 +16,33 @@
 //! | TLS CA file for `rediss://` | `MEMOCACHE_TLS_CA_FILE` | `tls_ca_file` | system roots |
 //! | value codec | `MEMOCACHE_CODEC` | `codec` (`"json"`, `"msgpack"`) | `json` |
 //! | compress payloads longer than | | `compress_above` (bytes) | 1024 |
+//! | Redis connections in the caller's runtime | `MEMOCACHE_REDIS_CALLER_RUNTIME` | `redis_caller_runtime` | `false` |
 //!
 //! The file is `$MEMOCACHE_CONFIG` if set (it must exist), else
 //! `./memocache.toml` if it exists. The environment overrides the file.
-//! Durations are human-readable: `"90s"`, `"5m"`, `"1h 30m"`.
+//! Durations are human-readable: `"90s"`, `"5m"`, `"1h 30m"`. Switches are
+//! `true` or `false` in the file, and `true`, `false`, `1` or `0` in the
+//! environment.
+//!
+//! # Redis connections in the caller's runtime
+//!
+//! Off by default. Redis commands normally run on one connection owned by
+//! memocache's background I/O runtime, so every reply wakes the caller across
+//! runtimes. With `redis_caller_runtime` on, an async cached call polled by a
+//! tokio runtime uses a connection created in *that* runtime (one per worker
+//! thread, made once in the background), so replies wake the caller directly.
+//!
+//! Turn it on only if **every** tokio runtime that calls cached async
+//! functions has its I/O driver enabled: `#[tokio::main]`, `#[tokio::test]`,
+//! `Builder::enable_all()` or `Builder::enable_io()`. Registering the socket
+//! in a runtime built without `enable_io` panics inside tokio, and tokio
+//! cannot be asked beforehand which drivers a runtime has; that is why it is
+//! off by default. (memocache catches that panic in the task that connects
+//! and keeps using the I/O runtime for that runtime, but the panic message
+//! is still printed.) Timers of the caller's runtime are not needed. Sync
+//! cached functions, background work (flush sweeps, invalidation messages)
+//! and calls polled outside any tokio runtime keep using the I/O runtime.
+//! See `backend::redis` for the details.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -216,6 +239,11 @@ pub struct Config {
     /// How new values are encoded. Reading never depends on it: every entry
     /// says its codec, so switching codecs keeps old entries readable.
     pub encoding: Encoding,
+    /// Redis only: async calls polled by a tokio runtime use connections
+    /// created in that runtime. Off by default: safe only if every runtime
+    /// that calls cached async functions has I/O enabled (see the module
+    /// docs, "Redis connections in the caller's runtime").
+    pub redis_caller_runtime: bool,
 }
 
 impl Default for Config {
@@ -234,6 +262,7 @@ impl Default for Config {
             removal_window: Duration::from_secs(600),
             tls_ca_file: None,
             encoding: Encoding::default(),
+            redis_caller_runtime: false,
         }
     }
 }
@@ -256,6 +285,22 @@ struct FileSettings {
     tls_ca_file: Option<PathBuf>,
     codec: Option<String>,
     compress_above: Option<usize>,
+    redis_caller_runtime: Option<bool>,
+}
+
+/// Parses a switch for `setting`: `true`, `false`, `1` or `0` (any case,
+/// surrounding spaces ignored).
+///
+/// # Errors
+/// Names the setting and the accepted forms.
+pub fn parse_bool(setting: &str, raw: &str) -> Result<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(Error::invalid(format!(
+            "{setting} = `{raw}` is not a switch; write true, false, 1 or 0"
+        ))),
+    }
 }
 
 /// Parses a human duration (`"90s"`, `"5m"`, `"250ms"`) for `setting`.
@@ -298,7 +343,12 @@ impl Config {
     /// # Errors
     /// A malformed file, an unknown setting, or a malformed value, each named.
     pub fn from_env() -> Result<Self> {
-        let file = match std::env::var_os("MEMOCACHE_CONFIG") {
+        Self::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// [`Config::from_env`] with `var` in place of the environment.
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let file = match var("MEMOCACHE_CONFIG") {
             Some(path) => Some(PathBuf::from(path)),
             None => Some(PathBuf::from("memocache.toml")).filter(|p| p.exists()),
         };
@@ -306,7 +356,7 @@ impl Config {
             Some(path) => read_file(path)?,
             None => FileSettings::default(),
         };
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let env = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         settings.url = env("MEMOCACHE_URL").or(settings.url);
         settings.prefix = env("MEMOCACHE_PREFIX").or(settings.prefix);
         settings.default_ttl = env("MEMOCACHE_DEFAULT_TTL").or(settings.default_ttl);
@@ -317,6 +367,10 @@ impl Config {
         settings.tls_ca_file = env("MEMOCACHE_TLS_CA_FILE")
             .map(PathBuf::from)
             .or(settings.tls_ca_file);
+        if let Some(raw) = env("MEMOCACHE_REDIS_CALLER_RUNTIME") {
+            settings.redis_caller_runtime =
+                Some(parse_bool("MEMOCACHE_REDIS_CALLER_RUNTIME", &raw)?);
+        }
         Self::from_settings(settings)
     }
 
@@ -352,6 +406,7 @@ impl Config {
             c.encoding.codec = Codec::from_name(&codec)?;
         }
         c.encoding.compress_above = s.compress_above.unwrap_or(c.encoding.compress_above);
+        c.redis_caller_runtime = s.redis_caller_runtime.unwrap_or(c.redis_caller_runtime);
         b.build()
     }
 }
@@ -457,6 +512,20 @@ impl ConfigBuilder {
         self
     }
 
+    /// Redis only: whether async calls polled by a tokio runtime use
+    /// connections created in that runtime, instead of the one connection of
+    /// memocache's I/O runtime (off by default).
+    ///
+    /// Saves a cross-runtime wake-up per reply. Turn it on only if every
+    /// tokio runtime that calls cached async functions has I/O enabled
+    /// (`#[tokio::main]`, `#[tokio::test]`, `Builder::enable_all()`): in a
+    /// runtime built without `enable_io`, registering the socket panics (see
+    /// the module docs, "Redis connections in the caller's runtime").
+    pub fn redis_caller_runtime(mut self, on: bool) -> Self {
+        self.config.redis_caller_runtime = on;
+        self
+    }
+
     /// Validates and returns the configuration.
     ///
     /// # Errors
@@ -540,6 +609,101 @@ mod tests {
         assert!(e.to_string().contains("default_ttl = `soon`"), "{e}");
         let e = Config::from_toml("prefix = \"a:b\"").unwrap_err();
         assert!(e.to_string().contains("key prefix"), "{e}");
+    }
+
+    #[test]
+    fn redis_caller_runtime_is_off_unless_asked() {
+        assert!(!Config::default().redis_caller_runtime);
+        assert!(!Config::builder().build().unwrap().redis_caller_runtime);
+        let on = Config::builder()
+            .redis_caller_runtime(true)
+            .build()
+            .unwrap();
+        assert!(on.redis_caller_runtime);
+        assert!(
+            Config::from_toml("redis_caller_runtime = true")
+                .unwrap()
+                .redis_caller_runtime
+        );
+        assert!(
+            !Config::from_toml("redis_caller_runtime = false")
+                .unwrap()
+                .redis_caller_runtime
+        );
+        let e = Config::from_toml("redis_caller_runtime = \"yes\"").unwrap_err();
+        assert!(e.to_string().contains("redis_caller_runtime"), "{e}");
+    }
+
+    #[test]
+    fn switches_parse_and_name_the_setting() {
+        for (raw, want) in [
+            ("true", true),
+            ("1", true),
+            (" TRUE ", true),
+            ("false", false),
+            ("0", false),
+            ("False", false),
+        ] {
+            assert_eq!(parse_bool("S", raw).unwrap(), want, "{raw}");
+        }
+        for raw in ["yes", "on", "2", "", "truee"] {
+            let e = parse_bool("MEMOCACHE_REDIS_CALLER_RUNTIME", raw).unwrap_err();
+            assert!(e.is_invalid_input(), "{e}");
+            assert!(
+                e.to_string()
+                    .contains(&format!("MEMOCACHE_REDIS_CALLER_RUNTIME = `{raw}`")),
+                "{e}"
+            );
+            assert!(e.to_string().contains("true, false, 1 or 0"), "{e}");
+        }
+    }
+
+    #[test]
+    fn redis_caller_runtime_is_read_from_the_environment() {
+        let vars = |value: &'static str| {
+            move |name: &str| (name == "MEMOCACHE_REDIS_CALLER_RUNTIME").then(|| value.to_owned())
+        };
+        assert!(Config::from_vars(vars("1")).unwrap().redis_caller_runtime);
+        assert!(
+            Config::from_vars(vars("true"))
+                .unwrap()
+                .redis_caller_runtime
+        );
+        assert!(!Config::from_vars(vars("0")).unwrap().redis_caller_runtime);
+        assert!(
+            !Config::from_vars(vars("false"))
+                .unwrap()
+                .redis_caller_runtime
+        );
+        // Empty counts as unset, like every other variable.
+        assert!(!Config::from_vars(vars(" ")).unwrap().redis_caller_runtime);
+        let e = Config::from_vars(vars("yes")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("MEMOCACHE_REDIS_CALLER_RUNTIME = `yes` is not a switch"),
+            "{e}"
+        );
+        // The environment overrides the file.
+        let dir = std::env::temp_dir().join(format!("memocache-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("memocache.toml");
+        std::fs::write(&file, "redis_caller_runtime = true\n").unwrap();
+        let file_name = file.to_string_lossy().into_owned();
+        let with = |env: Option<&'static str>| {
+            let file_name = file_name.clone();
+            move |name: &str| match name {
+                "MEMOCACHE_CONFIG" => Some(file_name.clone()),
+                "MEMOCACHE_REDIS_CALLER_RUNTIME" => env.map(str::to_owned),
+                _ => None,
+            }
+        };
+        assert!(Config::from_vars(with(None)).unwrap().redis_caller_runtime);
+        assert!(
+            !Config::from_vars(with(Some("0")))
+                .unwrap()
+                .redis_caller_runtime
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

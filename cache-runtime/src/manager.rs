@@ -299,6 +299,7 @@ impl Manager {
                         connect_timeout: config.connect_timeout,
                         response_timeout: config.budget,
                         tls_ca_file: config.tls_ca_file.clone(),
+                        caller_runtime: config.redis_caller_runtime,
                     },
                 )?;
                 Ok(Self::with_backend(config, Arc::new(backend)))
@@ -420,12 +421,14 @@ impl Manager {
     }
 
     /// Counts a hit answered by a local tier.
+    #[inline]
     pub fn count_local_hit(&self) {
         self.stats.local_hit();
     }
 
     /// Whether local tiers may answer now: always for in-process backends;
     /// for remote ones, while the invalidation subscription is up.
+    #[inline]
     pub fn local_tiers_usable(&self) -> bool {
         self.coherence.usable()
     }
@@ -1010,7 +1013,16 @@ fn describe(manager: &Manager) -> String {
 /// was not called. With nothing configured it caches in process memory, and
 /// says so once in the log. A broken configuration is logged as an error and
 /// disables caching (every call computes) rather than failing calls.
+#[inline]
 pub fn global() -> &'static Arc<Manager> {
+    match GLOBAL.get() {
+        Some(manager) => manager,
+        None => global_first_use(),
+    }
+}
+
+#[cold]
+fn global_first_use() -> &'static Arc<Manager> {
     GLOBAL.get_or_init(|| {
         let manager = match Config::from_env().and_then(Manager::new) {
             Ok(m) => m,

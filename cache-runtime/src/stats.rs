@@ -6,11 +6,60 @@ use std::time::Instant;
 
 use crate::error::Error;
 
+/// A counter spread over cache lines, one per thread (threads past the
+/// number of stripes share): local hits are counted on the hottest path,
+/// where threads incrementing one shared atomic would keep stealing its
+/// cache line from each other.
+struct Striped {
+    stripes: Box<[Padded]>,
+}
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(AtomicU64);
+
+const STRIPES: usize = 32;
+
+impl Default for Striped {
+    fn default() -> Self {
+        Striped {
+            stripes: (0..STRIPES).map(|_| Padded::default()).collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Striped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.sum().fmt(f)
+    }
+}
+
+impl Striped {
+    #[inline]
+    fn add(&self) {
+        use std::sync::atomic::AtomicUsize;
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        }
+        let stripe = STRIPE.try_with(|s| *s).unwrap_or(0);
+        self.stripes[stripe].0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn sum(&self) -> u64 {
+        self.stripes
+            .iter()
+            .map(|s| s.0.load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
+    }
+}
+
 /// Counts of cache outcomes since start. Read with [`Stats::snapshot`].
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Hits answered by the backend.
     hits: AtomicU64,
-    local_hits: AtomicU64,
+    local_hits: Striped,
     misses: AtomicU64,
     stores: AtomicU64,
     refreshes: AtomicU64,
@@ -51,9 +100,9 @@ impl Stats {
     pub(crate) fn hit(&self) {
         self.hits.fetch_add(1, Ordering::Relaxed);
     }
+    #[inline]
     pub(crate) fn local_hit(&self) {
-        self.hits.fetch_add(1, Ordering::Relaxed);
-        self.local_hits.fetch_add(1, Ordering::Relaxed);
+        self.local_hits.add();
     }
     pub(crate) fn miss(&self) {
         self.misses.fetch_add(1, Ordering::Relaxed);
@@ -92,9 +141,10 @@ impl Stats {
 
     /// The counters now.
     pub fn snapshot(&self) -> StatsSnapshot {
+        let local_hits = self.local_hits.sum();
         StatsSnapshot {
-            hits: self.hits.load(Ordering::Relaxed),
-            local_hits: self.local_hits.load(Ordering::Relaxed),
+            hits: self.hits.load(Ordering::Relaxed).wrapping_add(local_hits),
+            local_hits,
             misses: self.misses.load(Ordering::Relaxed),
             stores: self.stores.load(Ordering::Relaxed),
             refreshes: self.refreshes.load(Ordering::Relaxed),

@@ -15,12 +15,22 @@ async fn memory_backend_conforms() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_backend_conforms() {
+    redis_conforms(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_backend_on_caller_runtimes_conforms() {
+    redis_conforms(true).await;
+}
+
+async fn redis_conforms(caller_runtime: bool) {
     let server = shared();
     let backend = RedisBackend::new(&RedisOptions {
         url: RedisUrl::parse(&server.url()).unwrap(),
         connect_timeout: Duration::from_secs(1),
         response_timeout: Duration::from_secs(2),
         tls_ca_file: None,
+        caller_runtime,
     })
     .unwrap();
     conformance::run(&backend, &unique("conformance")).await;

@@ -22,7 +22,7 @@ use axum::http::header::{HeaderName, HeaderValue, AGE};
 use parking_lot::Mutex;
 
 use super::etag;
-use super::key::finish_key;
+use super::key::with_vary;
 use super::policy::{self, Access};
 use super::request::RequestHead;
 use super::response::{capture, NotCaptured, StoredResponse};
@@ -209,7 +209,7 @@ where
         Access::Bypass(status) => return bypass(handler, status, compute().await),
         Access::Use { revalidate, store } => (revalidate, store),
     };
-    let key = match finish_key(handler, key, Some(&request.headers)) {
+    let key = match with_vary(handler, key, Some(&request.headers)).check() {
         Ok(key) => key,
         Err(e) => {
             tracing::warn!(function = handler.function, error = %e, "memocache: a handler's key failed; not caching");
@@ -225,7 +225,7 @@ where
     } else {
         Mode::Cached
     };
-    let served = call_async::<Http, _, _>(spec, mode, Ok(key), None, move || async move {
+    let served = call_async::<Http, _, _>(spec, mode, key, None, move || async move {
         match capture(compute().await, handler, ttl).await {
             Ok(stored) => Served::Fresh { stored, store },
             Err(not) => Served::NotStored(Mutex::new(not)),

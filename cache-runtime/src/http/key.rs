@@ -9,10 +9,7 @@ use crate::cached_fn::KeyArgs;
 use crate::error::Result;
 use crate::key::EntryKey;
 
-/// Finishes the key of a handler's call: the values of the headers named in
-/// its `vary` list are folded in (every value of each, in order; an absent
-/// header differs from an empty one). The driver and the `_key` companion
-/// both finish keys here, so they always agree.
+/// Finishes the key of a handler's call: see [`with_vary`].
 ///
 /// # Errors
 /// As [`KeyArgs::finish`].
@@ -21,8 +18,20 @@ pub fn finish_key(
     args: KeyArgs<'_>,
     headers: Option<&HeaderMap>,
 ) -> Result<EntryKey> {
+    with_vary(handler, args, headers).finish()
+}
+
+/// Completes the key arguments of a handler's call: the values of the
+/// headers named in its `vary` list are folded in (every value of each, in
+/// order; an absent header differs from an empty one). The driver and the
+/// `_key` companion both complete keys here, so they always agree.
+pub fn with_vary<'a>(
+    handler: &HandlerSpec,
+    args: KeyArgs<'a>,
+    headers: Option<&HeaderMap>,
+) -> KeyArgs<'a> {
     if handler.vary_names().is_empty() {
-        return args.finish();
+        return args;
     }
     let values: Vec<Option<Vec<&[u8]>>> = handler
         .vary_names()
@@ -34,7 +43,7 @@ pub fn finish_key(
             (!all.is_empty()).then_some(all)
         })
         .collect();
-    args.arg(&values).finish()
+    args.arg(&values)
 }
 
 /// The key of a `TypedHeader<T>` argument: the header's encoded values.

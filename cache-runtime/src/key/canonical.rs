@@ -50,14 +50,21 @@ mod tag {
 /// A `Serialize` impl that fails (for example a `Mutex` that is poisoned, or a
 /// custom impl returning an error) gives an [`ErrorKind::Serialization`] error.
 pub fn to_canonical_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::with_capacity(64);
+    let mut out = Buf::new();
     encode_into(&mut out, value)?;
-    Ok(out)
+    Ok(out.into_vec())
 }
 
-fn encode_into<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), Error> {
-    let unordered = is_hash_ordered_set::<T>();
-    value.serialize(Encoder { out, unordered })
+/// Where encodings are written: the usual key (a few numbers and short
+/// strings) fits inline, without a heap allocation.
+pub(crate) type Buf = smallvec::SmallVec<[u8; 64]>;
+
+/// Appends the encoding of `value` to `out`.
+pub(crate) fn encode_into<T: Serialize + ?Sized>(out: &mut Buf, value: &T) -> Result<(), Error> {
+    value.serialize(Encoder {
+        out,
+        unordered: is_hash_ordered_set::<T>,
+    })
 }
 
 /// Whether `T` is a set whose iteration order is not a function of its value.
@@ -67,11 +74,11 @@ fn is_hash_ordered_set<T: ?Sized>() -> bool {
     outer.ends_with("HashSet") || outer.ends_with("IndexSet")
 }
 
-fn put_len(out: &mut Vec<u8>, len: usize) {
+fn put_len(out: &mut Buf, len: usize) {
     out.extend_from_slice(&(len as u64).to_le_bytes());
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+fn put_str(out: &mut Buf, s: &str) {
     put_len(out, s.len());
     out.extend_from_slice(s.as_bytes());
 }
@@ -86,9 +93,11 @@ impl ser::Error for Error {
 }
 
 struct Encoder<'a> {
-    out: &'a mut Vec<u8>,
-    /// The value being encoded is a hash-ordered set: sort its elements.
-    unordered: bool,
+    out: &'a mut Buf,
+    /// Whether the value being encoded is a hash-ordered set, whose
+    /// elements are to be sorted: asked only of sequences (reading a type's
+    /// name costs more than encoding a number).
+    unordered: fn() -> bool,
 }
 
 impl<'a> Encoder<'a> {
@@ -132,11 +141,11 @@ impl<'a> Encoder<'a> {
 /// patches the count in at the end. Sorted collections collect their elements
 /// (or entries) apart and write them in order at the end.
 struct Compound<'a> {
-    out: &'a mut Vec<u8>,
+    out: &'a mut Buf,
     count_at: usize,
     count: u64,
-    sorted: Option<Vec<Vec<u8>>>,
-    pending_key: Option<Vec<u8>>,
+    sorted: Option<Vec<Buf>>,
+    pending_key: Option<Buf>,
 }
 
 impl Compound<'_> {
@@ -149,7 +158,7 @@ impl Compound<'_> {
         self.count += 1;
         match &mut self.sorted {
             Some(items) => {
-                let mut item = Vec::new();
+                let mut item = Buf::new();
                 encode_into(&mut item, value)?;
                 items.push(item);
                 Ok(())
@@ -295,7 +304,7 @@ impl<'a> ser::Serializer for Encoder<'a> {
         encode_into(self.out, value)
     }
     fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a>, Error> {
-        Ok(if self.unordered {
+        Ok(if (self.unordered)() {
             self.header(tag::SET, None).sorted()
         } else {
             self.header(tag::SEQ, None)
@@ -385,7 +394,7 @@ impl ser::SerializeMap for Compound<'_> {
     type Ok = ();
     type Error = Error;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
-        let mut entry = Vec::new();
+        let mut entry = Buf::new();
         encode_into(&mut entry, key)?;
         self.pending_key = Some(entry);
         Ok(())

@@ -16,6 +16,13 @@
 //! moves on. A call notes the epoch before it reads the backend, and its
 //! value enters the tier only if the epoch is still the same afterwards, so
 //! a value computed before an invalidation never lands in the tier after it.
+//!
+//! A hit is keyed by the canonical bytes of the call's key arguments (see
+//! `map`): the keyed digest and the key string are computed on a miss only.
+
+mod clock;
+mod front;
+mod map;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,25 +32,19 @@ use std::time::Duration;
 use parking_lot::RwLock;
 
 use crate::key::{Digest, Name};
-use crate::store::{Bounds, Store, Weigh};
+use front::Fronts;
+use map::TierMap;
 
 /// How many entries one function's local tier holds at most.
 pub const LOCAL_MAX_ENTRIES: usize = 10_000;
-
-#[derive(Clone)]
-struct Local<V>(V);
-
-impl<V> Weigh for Local<V> {
-    fn weight(&self) -> usize {
-        std::mem::size_of::<V>()
-    }
-}
 
 /// One function's local tier.
 pub struct LocalTier<V> {
     namespace: Name,
     ttl: Duration,
-    store: Store<Digest, Local<V>>,
+    map: TierMap<V>,
+    fronts: Fronts<V>,
+    /// Moved on twice by every invalidation: before and after it clears.
     epoch: AtomicU64,
 }
 
@@ -62,10 +63,8 @@ impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
         LocalTier {
             namespace,
             ttl,
-            store: Store::new(Bounds {
-                max_entries: LOCAL_MAX_ENTRIES,
-                max_bytes: usize::MAX,
-            }),
+            map: TierMap::new(LOCAL_MAX_ENTRIES),
+            fronts: Fronts::new(),
             epoch: AtomicU64::new(0),
         }
     }
@@ -75,26 +74,49 @@ impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// The value of the entry of arguments `digest`.
-    pub fn get(&self, digest: &Digest) -> Option<V> {
-        self.store.get(digest).map(|l| l.0)
+    /// The value for the key arguments whose canonical bytes are `args`:
+    /// from this thread's front, else from the shared map (and then copied
+    /// to the front, if no invalidation overlapped the read; see `front`).
+    #[inline]
+    pub fn get(&self, args: &[u8]) -> Option<V> {
+        let hash = self.map.hash(args);
+        let epoch = self.epoch();
+        if let Some(value) = self.fronts.get(hash, args, epoch) {
+            return Some(value);
+        }
+        let (value, expires_at) = self.map.get(hash, args)?;
+        if self.epoch() == epoch {
+            self.fronts
+                .put(hash, args, value.clone(), expires_at, epoch);
+        }
+        Some(value)
     }
 
-    /// Keeps `value` for the tier's TTL, or less if its entry has less
-    /// left (`at_most`), unless an invalidation happened since `epoch`.
-    pub fn insert(&self, digest: Digest, value: V, epoch: u64, at_most: Option<Duration>) {
+    /// Keeps `value` for the key arguments `args` (whose entry key has
+    /// `digest`) for the tier's TTL, or less if its entry has less left
+    /// (`at_most`), unless an invalidation happened since `epoch`.
+    pub fn insert(
+        &self,
+        args: &[u8],
+        digest: Digest,
+        value: V,
+        epoch: u64,
+        at_most: Option<Duration>,
+    ) {
         if self.epoch() != epoch {
             return;
         }
         let ttl = at_most.map_or(self.ttl, |left| left.min(self.ttl));
-        if ttl.is_zero() {
+        // Whole milliseconds, rounded down: a copy never outlives its entry.
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        if ttl_ms == 0 {
             return;
         }
-        self.store.insert(digest, Local(value), Some(ttl));
+        self.map.insert(args, digest, value, ttl_ms);
         // An invalidation between the check and the insert may have missed
         // this entry: take it out again.
         if self.epoch() != epoch {
-            self.store.remove(&digest);
+            self.map.remove_digest(&digest);
         }
     }
 }
@@ -115,7 +137,8 @@ impl<V: Clone + Send + Sync + 'static> Invalidate for LocalTier<V> {
     }
     fn clear(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.store.clear();
+        self.map.clear();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
     fn remove(&self, tail: &str) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
@@ -124,11 +147,10 @@ impl<V: Clone + Send + Sync + 'static> Invalidate for LocalTier<V> {
             .get(tail.len().saturating_sub(32)..)
             .and_then(Digest::from_hex)
         {
-            Some(digest) => {
-                self.store.remove(&digest);
-            }
-            None => self.store.clear(),
+            Some(digest) => self.map.remove_digest(&digest),
+            None => self.map.clear(),
         }
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -193,6 +215,7 @@ impl Coherence {
     }
 
     /// Whether local tiers may answer now.
+    #[inline]
     pub fn usable(&self) -> bool {
         self.usable.load(Ordering::Acquire)
     }
@@ -268,6 +291,10 @@ mod tests {
         crate::key::KeyHasher::default().digest(&n).unwrap()
     }
 
+    fn args(n: u8) -> Vec<u8> {
+        crate::key::canonical::to_canonical_bytes(&n).unwrap()
+    }
+
     fn tier() -> Arc<LocalTier<u64>> {
         Arc::new(LocalTier::new(
             Name::new("ns").unwrap(),
@@ -301,21 +328,27 @@ mod tests {
         let t = tier();
         let epoch = t.epoch();
         t.remove(&crate::key::EntryKey::new(Name::new("ns").unwrap(), "f", None, d(1)).tail);
-        t.insert(d(1), 1, epoch, None);
-        assert_eq!(t.get(&d(1)), None);
-        t.insert(d(1), 2, t.epoch(), None);
-        assert_eq!(t.get(&d(1)), Some(2));
+        t.insert(&args(1), d(1), 1, epoch, None);
+        assert_eq!(t.get(&args(1)), None);
+        t.insert(&args(1), d(1), 2, t.epoch(), None);
+        assert_eq!(t.get(&args(1)), Some(2));
     }
 
     #[test]
     fn a_copy_never_outlives_its_entry() {
         let t = tier();
-        t.insert(d(1), 1, t.epoch(), Some(Duration::from_millis(30)));
-        assert_eq!(t.get(&d(1)), Some(1));
+        t.insert(
+            &args(1),
+            d(1),
+            1,
+            t.epoch(),
+            Some(Duration::from_millis(30)),
+        );
+        assert_eq!(t.get(&args(1)), Some(1));
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(t.get(&d(1)), None, "the backend entry had 30 ms left");
-        t.insert(d(2), 1, t.epoch(), Some(Duration::ZERO));
-        assert_eq!(t.get(&d(2)), None, "an expired entry is not copied");
+        assert_eq!(t.get(&args(1)), None, "the backend entry had 30 ms left");
+        t.insert(&args(2), d(2), 1, t.epoch(), Some(Duration::ZERO));
+        assert_eq!(t.get(&args(2)), None, "an expired entry is not copied");
     }
 
     #[test]
@@ -329,13 +362,13 @@ mod tests {
         let (da, db): (Arc<dyn Invalidate>, Arc<dyn Invalidate>) = (a.clone(), b.clone());
         c.register(&da);
         c.register(&db);
-        a.insert(d(1), 1, a.epoch(), None);
-        b.insert(d(1), 1, b.epoch(), None);
+        a.insert(&args(1), d(1), 1, a.epoch(), None);
+        b.insert(&args(1), d(1), 1, b.epoch(), None);
         c.apply(&Invalidation::Flush(Name::new("ns").unwrap()));
-        assert_eq!(a.get(&d(1)), None);
-        assert_eq!(b.get(&d(1)), Some(1));
+        assert_eq!(a.get(&args(1)), None);
+        assert_eq!(b.get(&args(1)), Some(1));
         c.set_connected(false);
         assert!(!c.usable());
-        assert_eq!(b.get(&d(1)), None);
+        assert_eq!(b.get(&args(1)), None);
     }
 }
