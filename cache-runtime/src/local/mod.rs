@@ -352,6 +352,39 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_front_never_answers_after_an_invalidation_elsewhere() {
+        let t = tier();
+        let tail = crate::key::EntryKey::new(Name::new("ns").unwrap(), "f", None, d(1)).tail;
+        t.insert(&args(1), d(1), 1, t.epoch(), None);
+        t.insert(&args(2), d(2), 2, t.epoch(), None);
+        std::thread::scope(|s| {
+            let (go, wait) = std::sync::mpsc::channel::<()>();
+            let (done, seen) = std::sync::mpsc::channel::<()>();
+            let t = &t;
+            let reader = s.spawn(move || {
+                // Twice: the second answer comes from this thread's front.
+                assert_eq!(t.get(&args(1)), Some(1));
+                assert_eq!(t.get(&args(1)), Some(1));
+                done.send(()).unwrap();
+                wait.recv().unwrap();
+                // Removed by another thread meanwhile.
+                assert_eq!(t.get(&args(1)), None);
+                assert_eq!(t.get(&args(2)), Some(2), "the others stay in the map");
+                done.send(()).unwrap();
+                wait.recv().unwrap();
+                assert_eq!(t.get(&args(2)), None, "cleared");
+            });
+            seen.recv().unwrap();
+            t.remove(&tail);
+            go.send(()).unwrap();
+            seen.recv().unwrap();
+            t.clear();
+            go.send(()).unwrap();
+            reader.join().unwrap();
+        });
+    }
+
+    #[test]
     fn coherence_applies_to_the_namespace_only_and_clears_on_reconnect() {
         let c = Coherence::new(true);
         let a = tier();
