@@ -31,11 +31,13 @@ fn read(clock: libc::clockid_t) -> Option<Millis> {
 /// How far from expiry the coarse clock may decide alone.
 pub(crate) const MARGIN: Millis = 100;
 
-/// Whether the coarse clock is there.
-#[cfg(target_os = "linux")]
-fn coarse_works() -> bool {
-    static WORKS: OnceLock<bool> = OnceLock::new();
-    *WORKS.get_or_init(|| read(libc::CLOCK_MONOTONIC_COARSE).is_some())
+/// Now on the coarse clock, where there is one.
+#[inline]
+fn coarse() -> Option<Millis> {
+    #[cfg(target_os = "linux")]
+    return read(libc::CLOCK_MONOTONIC_COARSE);
+    #[cfg(not(target_os = "linux"))]
+    None
 }
 
 /// Now, precisely: what expiries are computed from.
@@ -50,18 +52,12 @@ pub(crate) fn now() -> Millis {
 /// Now, give or take the coarse clock's lag: for recency, not for expiry.
 #[inline]
 pub(crate) fn now_coarse() -> Millis {
-    #[cfg(target_os = "linux")]
-    if coarse_works() {
-        if let Some(ms) = read(libc::CLOCK_MONOTONIC_COARSE) {
-            return ms;
-        }
-    }
-    now()
+    coarse().unwrap_or_else(now)
 }
 
 fn fallback_now() -> Millis {
     static START: OnceLock<std::time::Instant> = OnceLock::new();
-    // Offset by one day so that subtracting a resolution never underflows.
+    // Offset by one day, so that times a little in the past never underflow.
     START
         .get_or_init(std::time::Instant::now)
         .elapsed()
@@ -73,15 +69,7 @@ fn fallback_now() -> Millis {
 /// with the caveat of the module documentation).
 #[inline]
 pub(crate) fn is_before(expires_at: Millis) -> bool {
-    #[cfg(target_os = "linux")]
-    if coarse_works() {
-        if let Some(coarse) = read(libc::CLOCK_MONOTONIC_COARSE) {
-            if coarse.saturating_add(MARGIN) < expires_at {
-                return true;
-            }
-        }
-    }
-    now() < expires_at
+    coarse().is_some_and(|c| c.saturating_add(MARGIN) < expires_at) || now() < expires_at
 }
 
 #[cfg(test)]
