@@ -11,7 +11,7 @@
 //! `#[cache_remove]` call: [`KeyArgs`], the drivers' [`Mode`]s, [`remove`],
 //! and its logging variants [`invalidate`] and [`invalidate_namespace`].
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
@@ -22,9 +22,10 @@ use serde::Serialize;
 
 use crate::blocking::block_on;
 use crate::error::{Error, Result};
-use crate::key::canonical::{encode_into, Buf};
+use crate::key::canonical::{encode_into, int_bytes, Buf};
+use crate::key::int_arg::int_of;
 use crate::key::{Digest, EntryKey, Name};
-use crate::local::LocalTier;
+use crate::local::{LocalTier, Query};
 use crate::manager::{global, Begin, CallOptions, Manager};
 
 /// The fixed facts of one cached function, kept in a `static`:
@@ -42,7 +43,48 @@ pub struct Spec {
     options: CallOptions,
     local_ttl: Option<Duration>,
     name: OnceLock<Option<Name>>,
-    local: OnceLock<Option<Box<dyn Any + Send + Sync>>>,
+    local: OnceLock<Option<TierRef>>,
+}
+
+/// A function's local tier, typed by the first instantiation that used it.
+struct TierRef {
+    /// `TypeId` of the `LocalTier<V>` that `tier` points to.
+    type_id: TypeId,
+    tier: *const (),
+    /// Keeps `tier` alive.
+    _keep: Arc<dyn Any + Send + Sync>,
+}
+
+// SAFETY: `tier` points into `_keep`, an `Arc<LocalTier<V>>`, which is
+// `Send + Sync` (`V: Send + Sync`); the pointer is only read as `&LocalTier<V>`.
+unsafe impl Send for TierRef {}
+unsafe impl Sync for TierRef {}
+
+impl TierRef {
+    fn new<V: Clone + Send + Sync + 'static>(tier: Arc<LocalTier<V>>) -> Self {
+        TierRef {
+            type_id: TypeId::of::<LocalTier<V>>(),
+            tier: Arc::as_ptr(&tier).cast(),
+            _keep: tier,
+        }
+    }
+
+    /// The tier, if it holds values of type `V`. (What `downcast_ref` does,
+    /// without its call through a vtable on every hit.)
+    #[inline]
+    fn get<V: Clone + Send + Sync + 'static>(&self) -> Option<&LocalTier<V>> {
+        // SAFETY: `tier` points to a live `LocalTier` of the type named by
+        // `type_id` (see `new`), kept alive by `_keep`, which lives as long
+        // as `self`.
+        (self.type_id == TypeId::of::<LocalTier<V>>())
+            .then(|| unsafe { &*self.tier.cast::<LocalTier<V>>() })
+    }
+}
+
+impl std::fmt::Debug for TierRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TierRef").finish_non_exhaustive()
+    }
 }
 
 impl Spec {
@@ -127,12 +169,10 @@ impl Spec {
                     .local_ttl
                     .or_else(|| (!manager.backend().is_remote()).then(|| self.ttl(manager)))?;
                 let namespace = self.namespace().ok()?;
-                let tier: Arc<LocalTier<V>> = manager.local_tier(namespace, ttl);
-                Some(Box::new(tier))
+                Some(TierRef::new::<V>(manager.local_tier(namespace, ttl)))
             })
             .as_ref()?
-            .downcast_ref::<Arc<LocalTier<V>>>()
-            .map(|tier| &**tier)
+            .get::<V>()
     }
 
     /// This function's local tier, if it has one and local tiers may answer now.
@@ -188,11 +228,13 @@ impl Spec {
     /// let b = SPEC.args().arg(&7u64).arg(&"ann".to_owned()).finish().unwrap();
     /// assert_eq!(a, b);
     /// ```
+    #[inline]
     pub fn args(&self) -> KeyArgs<'_> {
         KeyArgs {
             spec: self,
             canonical: Buf::new(),
             failed: None,
+            lone_int: None,
         }
     }
 }
@@ -210,25 +252,47 @@ impl Spec {
 ///
 /// The drivers take the arguments unfinished: a local tier is keyed by these
 /// bytes, so a local hit computes neither the keyed digest nor the key
-/// string. They are built on a miss only.
+/// string. They are built on a miss only. A first argument that is an
+/// integer is not even encoded until a second argument comes, or the bytes
+/// are needed: a lone integer (the usual id) keys the per-thread fronts of
+/// the local tier as itself.
 #[derive(Debug)]
 pub struct KeyArgs<'a> {
     spec: &'a Spec,
     canonical: Buf,
     failed: Option<Error>,
+    /// The first argument, an integer not yet encoded (then `canonical` is
+    /// empty).
+    lone_int: Option<i128>,
 }
 
 impl KeyArgs<'_> {
     /// Adds one key argument.
     #[must_use]
-    #[inline]
+    #[inline(always)]
     pub fn arg<T: Serialize + ?Sized>(mut self, value: &T) -> Self {
-        if self.failed.is_none() {
-            if let Err(e) = encode_into(&mut self.canonical, value) {
-                self.failed = Some(e);
+        if self.failed.is_some() {
+            return self;
+        }
+        if self.canonical.is_empty() && self.lone_int.is_none() {
+            if let Some(v) = int_of(value) {
+                self.lone_int = Some(v);
+                return self;
             }
         }
+        self.encode_lone_int();
+        if let Err(e) = encode_into(&mut self.canonical, value) {
+            self.failed = Some(e);
+        }
         self
+    }
+
+    /// Writes a pending lone integer into the bytes.
+    #[inline]
+    fn encode_lone_int(&mut self) {
+        if let Some(v) = self.lone_int.take() {
+            self.canonical.extend_from_slice(&int_bytes(v));
+        }
     }
 
     /// These arguments, or the error of the first that failed to serialize.
@@ -242,9 +306,27 @@ impl KeyArgs<'_> {
         }
     }
 
-    /// The canonical bytes of the arguments, unless one failed.
-    fn bytes(&self) -> Option<&[u8]> {
-        self.failed.is_none().then_some(&self.canonical[..])
+    /// What to ask a local tier: the lone integer or the canonical bytes;
+    /// `None` if an argument failed.
+    #[inline]
+    fn query(&self) -> Option<Query<'_>> {
+        if self.failed.is_some() {
+            return None;
+        }
+        Some(match self.lone_int {
+            Some(v) => Query::Int(v),
+            None => Query::Bytes(&self.canonical),
+        })
+    }
+
+    /// The canonical bytes of the arguments, or the error of the first that
+    /// failed to serialize.
+    fn into_canonical(mut self) -> Result<Buf> {
+        if let Some(e) = self.failed {
+            return Err(e);
+        }
+        self.encode_lone_int();
+        Ok(self.canonical)
     }
 
     /// The entry key of the arguments added.
@@ -252,10 +334,8 @@ impl KeyArgs<'_> {
     /// # Errors
     /// When an argument failed to serialize, or the namespace is invalid.
     pub fn finish(self) -> Result<EntryKey> {
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
-        self.spec.entry_key_of(global(), &self.canonical)
+        let spec = self.spec;
+        spec.entry_key_of(global(), &self.into_canonical()?)
     }
 }
 
@@ -370,7 +450,30 @@ where
 /// [`block_on`], which parks this thread and may be nested, and the body runs
 /// on this thread. One implementation serves both: this is [`call_async`]
 /// with the body as a ready future.
+#[inline]
 pub fn call_sync<S, F>(
+    spec: &'static Spec,
+    mode: Mode<'_, S::Stored>,
+    key: KeyArgs<'static>,
+    store_if: StoreIf<S::Output>,
+    compute: F,
+) -> S::Output
+where
+    S: Shape,
+    F: FnOnce() -> S::Output,
+{
+    // A local hit needs no executor: answer it before building one (and
+    // inline, so that the arguments' bytes are not moved).
+    if let Mode::Cached = mode {
+        if let Some(hit) = key.query().and_then(local_hit::<S::Stored>(spec)) {
+            return S::output(hit);
+        }
+    }
+    call_sync_on::<S, F>(spec, mode, key, store_if, compute)
+}
+
+/// [`call_sync`] past the local tier.
+fn call_sync_on<S, F>(
     spec: &'static Spec,
     mode: Mode<'_, S::Stored>,
     key: KeyArgs<'static>,
@@ -383,13 +486,7 @@ where
 {
     let compute = move || std::future::ready(compute());
     match mode {
-        // A local hit needs no executor: answer it before building one.
-        Mode::Cached => {
-            if let Some(hit) = key.bytes().and_then(local_hit::<S::Stored>(spec)) {
-                return S::output(hit);
-            }
-            block_on(cached_async::<S, _, _>(spec, key, store_if, compute, false))
-        }
+        Mode::Cached => block_on(cached_async::<S, _, _>(spec, key, store_if, compute, false)),
         mode => block_on(call_async::<S, _, _>(spec, mode, key, store_if, compute)),
     }
 }
@@ -399,10 +496,10 @@ where
 #[inline]
 fn local_hit<V: Clone + Send + Sync + 'static>(
     spec: &'static Spec,
-) -> impl FnOnce(&[u8]) -> Option<V> {
+) -> impl FnOnce(Query<'_>) -> Option<V> {
     move |args| {
         let manager = global();
-        let value = spec.usable_tier::<V>(manager)?.get(args)?;
+        let value = spec.usable_tier::<V>(manager)?.lookup(args)?;
         manager.count_local_hit();
         Some(value)
     }
@@ -422,18 +519,18 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = S::Output>,
 {
-    let args = match key.check() {
-        Ok(key) => key.canonical,
+    if look_locally {
+        if let Some(hit) = key.query().and_then(local_hit::<S::Stored>(spec)) {
+            return S::output(hit);
+        }
+    }
+    let args = match key.into_canonical() {
+        Ok(args) => args,
         Err(e) => {
             key_failed(spec, &e);
             return compute().await;
         }
     };
-    if look_locally {
-        if let Some(hit) = local_hit::<S::Stored>(spec)(&args) {
-            return S::output(hit);
-        }
-    }
     let manager = global();
     let entry = match spec.entry_key_of(manager, &args) {
         Ok(entry) => entry,
@@ -594,3 +691,67 @@ pub fn with_output<O, F: Future<Output = O>>(future: F) -> F {
 /// What can be stored: the bound of [`Shape::Stored`], named.
 pub trait Stored: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
 impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Stored for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::canonical::to_canonical_bytes;
+
+    static SPEC: Spec = Spec::new("ns", "tests::f");
+
+    fn canonical(args: KeyArgs<'_>) -> Vec<u8> {
+        args.into_canonical().unwrap().into_vec()
+    }
+
+    fn concat(parts: &[Vec<u8>]) -> Vec<u8> {
+        parts.concat()
+    }
+
+    #[test]
+    fn a_lone_integer_waits_and_the_bytes_are_the_same_either_way() {
+        let lone = SPEC.args().arg(&7u64);
+        assert!(matches!(lone.query(), Some(Query::Int(7))));
+        assert_eq!(canonical(lone), to_canonical_bytes(&7u64).unwrap());
+
+        // A second argument writes the first one's bytes before its own.
+        let two = SPEC.args().arg(&7u64).arg("ann");
+        assert!(matches!(two.query(), Some(Query::Bytes(_))));
+        assert_eq!(
+            canonical(two),
+            concat(&[
+                to_canonical_bytes(&7u64).unwrap(),
+                to_canonical_bytes("ann").unwrap()
+            ])
+        );
+        let ints = SPEC.args().arg(&1u8).arg(&2u8);
+        assert_eq!(
+            canonical(ints),
+            concat(&[
+                to_canonical_bytes(&1u8).unwrap(),
+                to_canonical_bytes(&2u8).unwrap()
+            ])
+        );
+        // Only a first argument may wait.
+        let later = SPEC.args().arg("ann").arg(&7u64);
+        assert!(matches!(later.query(), Some(Query::Bytes(_))));
+        assert_eq!(
+            canonical(later),
+            concat(&[
+                to_canonical_bytes("ann").unwrap(),
+                to_canonical_bytes(&7u64).unwrap()
+            ])
+        );
+    }
+
+    #[test]
+    fn keys_do_not_depend_on_the_lone_integer_path() {
+        let hasher = global().hasher().clone();
+        let lone = SPEC.args().arg(&7u64).finish().unwrap();
+        assert_eq!(
+            lone.digest,
+            hasher.digest_bytes(&to_canonical_bytes(&7u64).unwrap())
+        );
+        assert_eq!(lone, SPEC.key(&7u64).unwrap());
+        assert_ne!(lone, SPEC.args().arg(&7u64).arg(&0u8).finish().unwrap());
+    }
+}

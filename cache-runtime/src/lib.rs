@@ -37,6 +37,7 @@ mod random;
 pub mod singleflight;
 pub mod stats;
 pub mod store;
+mod thread_slot;
 pub mod typed;
 
 pub use backend::{Backend, BackendExt};

@@ -5,49 +5,58 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use crate::error::Error;
+use crate::thread_slot::{self, MAX_THREADS};
 
-/// A counter spread over cache lines, one per thread (threads past the
-/// number of stripes share): local hits are counted on the hottest path,
-/// where threads incrementing one shared atomic would keep stealing its
-/// cache line from each other.
-struct Striped {
-    stripes: Box<[Padded]>,
+/// A counter with one cache line per thread: local hits are counted on the
+/// hottest path, where threads incrementing one shared atomic would keep
+/// stealing its cache line from each other, and where even an uncontended
+/// atomic add costs more than the rest of the hit. Each thread with an
+/// index (`thread_slot`) is the only writer of its own line, so it adds with
+/// a plain load and store; threads without one share a last line, with
+/// atomic adds.
+struct PerThread {
+    lines: Box<[Padded]>,
 }
 
 #[repr(align(128))]
 #[derive(Default)]
 struct Padded(AtomicU64);
 
-const STRIPES: usize = 32;
-
-impl Default for Striped {
+impl Default for PerThread {
     fn default() -> Self {
-        Striped {
-            stripes: (0..STRIPES).map(|_| Padded::default()).collect(),
+        PerThread {
+            lines: (0..=MAX_THREADS).map(|_| Padded::default()).collect(),
         }
     }
 }
 
-impl std::fmt::Debug for Striped {
+impl std::fmt::Debug for PerThread {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         self.sum().fmt(f)
     }
 }
 
-impl Striped {
+impl PerThread {
     #[inline]
     fn add(&self) {
-        use std::sync::atomic::AtomicUsize;
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        thread_local! {
-            static STRIPE: usize = NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES;
+        match thread_slot::index() {
+            // The only writer of this line (an index passes between
+            // threads through a mutex, which orders their writes).
+            Some(i) => {
+                let line = &self.lines[i].0;
+                line.store(
+                    line.load(Ordering::Relaxed).wrapping_add(1),
+                    Ordering::Relaxed,
+                );
+            }
+            None => {
+                self.lines[MAX_THREADS].0.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        let stripe = STRIPE.try_with(|s| *s).unwrap_or(0);
-        self.stripes[stripe].0.fetch_add(1, Ordering::Relaxed);
     }
 
     fn sum(&self) -> u64 {
-        self.stripes
+        self.lines
             .iter()
             .map(|s| s.0.load(Ordering::Relaxed))
             .fold(0, u64::wrapping_add)
@@ -59,7 +68,7 @@ impl Striped {
 pub struct Stats {
     /// Hits answered by the backend.
     hits: AtomicU64,
-    local_hits: Striped,
+    local_hits: PerThread,
     misses: AtomicU64,
     stores: AtomicU64,
     refreshes: AtomicU64,

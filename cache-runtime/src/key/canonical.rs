@@ -60,6 +60,7 @@ pub fn to_canonical_bytes<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, E
 pub(crate) type Buf = smallvec::SmallVec<[u8; 64]>;
 
 /// Appends the encoding of `value` to `out`.
+#[inline]
 pub(crate) fn encode_into<T: Serialize + ?Sized>(out: &mut Buf, value: &T) -> Result<(), Error> {
     value.serialize(Encoder {
         out,
@@ -74,10 +75,20 @@ fn is_hash_ordered_set<T: ?Sized>() -> bool {
     outer.ends_with("HashSet") || outer.ends_with("IndexSet")
 }
 
+/// The encoding of an integer (of any type, `u128` up to `i128::MAX`).
+#[inline]
+pub(crate) fn int_bytes(v: i128) -> [u8; 17] {
+    let mut bytes = [tag::INT; 17];
+    bytes[1..].copy_from_slice(&v.to_le_bytes());
+    bytes
+}
+
+#[inline]
 fn put_len(out: &mut Buf, len: usize) {
     out.extend_from_slice(&(len as u64).to_le_bytes());
 }
 
+#[inline]
 fn put_str(out: &mut Buf, s: &str) {
     put_len(out, s.len());
     out.extend_from_slice(s.as_bytes());
@@ -101,9 +112,9 @@ struct Encoder<'a> {
 }
 
 impl<'a> Encoder<'a> {
+    #[inline]
     fn int(self, v: i128) -> Result<(), Error> {
-        self.out.push(tag::INT);
-        self.out.extend_from_slice(&v.to_le_bytes());
+        self.out.extend_from_slice(&int_bytes(v));
         Ok(())
     }
 
@@ -196,34 +207,43 @@ impl<'a> ser::Serializer for Encoder<'a> {
     type SerializeStruct = Compound<'a>;
     type SerializeStructVariant = Compound<'a>;
 
+    #[inline]
     fn serialize_bool(self, v: bool) -> Result<(), Error> {
         self.out.push(if v { tag::TRUE } else { tag::FALSE });
         Ok(())
     }
+    #[inline]
     fn serialize_i8(self, v: i8) -> Result<(), Error> {
         self.int(v.into())
     }
+    #[inline]
     fn serialize_i16(self, v: i16) -> Result<(), Error> {
         self.int(v.into())
     }
+    #[inline]
     fn serialize_i32(self, v: i32) -> Result<(), Error> {
         self.int(v.into())
     }
+    #[inline]
     fn serialize_i64(self, v: i64) -> Result<(), Error> {
         self.int(v.into())
     }
     fn serialize_i128(self, v: i128) -> Result<(), Error> {
         self.int(v)
     }
+    #[inline]
     fn serialize_u8(self, v: u8) -> Result<(), Error> {
         self.int(v.into())
     }
+    #[inline]
     fn serialize_u16(self, v: u16) -> Result<(), Error> {
         self.int(v.into())
     }
+    #[inline]
     fn serialize_u32(self, v: u32) -> Result<(), Error> {
         self.int(v.into())
     }
+    #[inline]
     fn serialize_u64(self, v: u64) -> Result<(), Error> {
         self.int(v.into())
     }
@@ -243,11 +263,13 @@ impl<'a> ser::Serializer for Encoder<'a> {
     fn serialize_f64(self, v: f64) -> Result<(), Error> {
         self.float(v)
     }
+    #[inline]
     fn serialize_char(self, v: char) -> Result<(), Error> {
         self.out.push(tag::CHAR);
         self.out.extend_from_slice(&u32::from(v).to_le_bytes());
         Ok(())
     }
+    #[inline]
     fn serialize_str(self, v: &str) -> Result<(), Error> {
         self.out.push(tag::STR);
         put_str(self.out, v);

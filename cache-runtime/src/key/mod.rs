@@ -22,6 +22,7 @@
 //!   gives no collision an attacker can find (2^64 work for a generic one).
 
 pub mod canonical;
+pub(crate) mod int_arg;
 
 use std::fmt;
 use std::sync::Arc;

@@ -13,18 +13,16 @@
 //! entries on any invalidation of its tier; fronts are small and refill from
 //! the shared map.)
 //!
-//! Ownership: each live thread holds a distinct index (from a free list;
-//! a thread's index returns to it when the thread exits), and the front at
-//! index `i` of a tier is touched only by the thread holding `i`. Threads
-//! past [`MAX_THREADS`] get no front and use the shared map alone.
+//! Ownership: each live thread holds a distinct index (`thread_slot`), and
+//! the front at index `i` of a tier is touched only by the thread holding
+//! `i`. Threads past [`MAX_THREADS`] get no front and use the shared map
+//! alone.
 
-use std::cell::UnsafeCell;
-use std::sync::Mutex;
-
+use super::args::{FrontKey, Query};
 use super::clock::{self, Millis};
+use crate::thread_slot::{self, MAX_THREADS};
+use std::cell::UnsafeCell;
 
-/// How many threads at once can have fronts.
-pub(crate) const MAX_THREADS: usize = 64;
 /// Sets per front (a power of two), of [`WAYS`] entries each.
 const SETS: usize = 128;
 /// Entries per set: two, so two hot keys that hash to one set do not keep
@@ -33,7 +31,7 @@ const WAYS: usize = 2;
 
 struct Entry<V> {
     hash: u64,
-    args: Box<[u8]>,
+    args: FrontKey,
     value: V,
     expires_at: Millis,
     epoch: u64,
@@ -45,6 +43,7 @@ struct Front<V> {
 }
 
 impl<V> Front<V> {
+    #[inline]
     fn set(&mut self, hash: u64) -> &mut [Option<Entry<V>>] {
         let start = (hash as usize & (SETS - 1)) * WAYS;
         &mut self.slots[start..start + WAYS]
@@ -60,7 +59,7 @@ pub(crate) struct Fronts<V> {
 }
 
 // SAFETY: the cell at index `i` is only ever accessed by the one live thread
-// that holds index `i` (see `thread_index`), and an index passes from an
+// that holds index `i` (see `thread_slot`), and an index passes from an
 // exiting thread to a new one through a mutex, which orders the accesses. So
 // no cell is accessed by two threads at once; `V: Send` lets a value move to
 // the thread that next holds the index, `V: Sync` is required because values
@@ -82,40 +81,40 @@ impl<V: Clone> Fronts<V> {
     /// value that calls a cached function).
     #[inline]
     fn with<R>(&self, f: impl FnOnce(&mut Option<Box<Front<V>>>) -> R) -> Option<R> {
-        INDEX
-            .try_with(|held| {
-                let cell = self.cells.get(held.index?)?;
-                if held.busy.replace(true) {
-                    return None;
-                }
-                let _done = Done(&held.busy);
-                // SAFETY: this thread holds the index (see the `Sync` impl)
-                // and is not in another borrow of the cell (`busy`).
-                Some(f(unsafe { &mut *cell.0.get() }))
-            })
-            .ok()
-            .flatten()
+        thread_slot::enter(|index| {
+            let cell = self.cells.get(index)?;
+            // SAFETY: this thread holds the index (see the `Sync` impl)
+            // and is not in another borrow of the cell (`enter`).
+            Some(f(unsafe { &mut *cell.0.get() }))
+        })
+        .flatten()
     }
 
     /// The value for `args` (hashed to `hash`), if this thread's front has
     /// it from epoch `epoch` and it has not expired.
     #[inline]
-    pub(crate) fn get(&self, hash: u64, args: &[u8], epoch: u64) -> Option<V> {
+    pub(crate) fn get(&self, hash: u64, args: Query<'_>, epoch: u64) -> Option<V> {
+        // The clone is written once, into `found`: a value passed out
+        // through nested `Option`s is copied several times on the way.
+        let mut found = None;
         self.with(|front| {
+            let Some(front) = front else { return };
             let entry = front
-                .as_mut()?
                 .set(hash)
                 .iter()
                 .flatten()
-                .find(|e| e.hash == hash && &*e.args == args)?;
-            (entry.epoch == epoch && clock::is_before(entry.expires_at))
-                .then(|| entry.value.clone())
-        })
-        .flatten()
+                .find(|e| e.hash == hash && e.args.is(args));
+            if let Some(entry) = entry {
+                if entry.epoch == epoch && clock::is_before(entry.expires_at) {
+                    found = Some(entry.value.clone());
+                }
+            }
+        });
+        found
     }
 
     /// Keeps `value` for `args` in this thread's front, as read at `epoch`.
-    pub(crate) fn put(&self, hash: u64, args: &[u8], value: V, expires_at: Millis, epoch: u64) {
+    pub(crate) fn put(&self, hash: u64, args: Query<'_>, value: V, expires_at: Millis, epoch: u64) {
         self.with(|front| {
             let front = front.get_or_insert_with(|| {
                 Box::new(Front {
@@ -127,7 +126,7 @@ impl<V: Clone> Fronts<V> {
             if let Some(entry) = set
                 .iter_mut()
                 .flatten()
-                .find(|e| e.hash == hash && &*e.args == args)
+                .find(|e| e.hash == hash && e.args.is(args))
             {
                 entry.value = value;
                 entry.expires_at = expires_at;
@@ -138,7 +137,7 @@ impl<V: Clone> Fronts<V> {
             set.rotate_right(1);
             set[0] = Some(Entry {
                 hash,
-                args: args.into(),
+                args: FrontKey::new(args),
                 value,
                 expires_at,
                 epoch,
@@ -147,105 +146,36 @@ impl<V: Clone> Fronts<V> {
     }
 }
 
-/// The free indexes, and the next never used.
-static FREE: Mutex<(Vec<usize>, usize)> = Mutex::new((Vec::new(), 0));
-
-struct Held {
-    index: Option<usize>,
-    /// In a front now.
-    busy: std::cell::Cell<bool>,
-}
-
-/// Clears `busy` when a front access ends, even by a panic.
-struct Done<'a>(&'a std::cell::Cell<bool>);
-
-impl Drop for Done<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        if let Some(index) = self.index {
-            if let Ok(mut free) = FREE.lock() {
-                free.0.push(index);
-            }
-        }
-    }
-}
-
-thread_local! {
-    static INDEX: Held = Held {
-        index: {
-            let mut free = FREE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            match free.0.pop() {
-                Some(index) => Some(index),
-                None if free.1 < MAX_THREADS => {
-                    free.1 += 1;
-                    Some(free.1 - 1)
-                }
-                None => None,
-            }
-        },
-        busy: std::cell::Cell::new(false),
-    };
-}
-
-/// This thread's index, if it has one (and its thread-locals are not being
-/// torn down).
-#[cfg(test)]
-fn thread_index() -> Option<usize> {
-    INDEX.try_with(|held| held.index).ok().flatten()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Query::Bytes as B;
 
     #[test]
     fn a_front_answers_its_own_thread_only_and_per_epoch() {
         let fronts: Fronts<u32> = Fronts::new();
+        // A lone integer and bytes are different keys.
+        fronts.put(9, Query::Int(1), 5, clock::now() + 60_000, 2);
+        assert_eq!(fronts.get(9, Query::Int(1), 2), Some(5));
+        assert_eq!(fronts.get(9, Query::Int(2), 2), None);
+        assert_eq!(fronts.get(9, B(&[0x10, 1]), 2), None);
         let far = clock::now() + 60_000;
-        fronts.put(7, b"a", 1, far, 2);
-        assert_eq!(fronts.get(7, b"a", 2), Some(1));
-        assert_eq!(fronts.get(7, b"a", 4), None, "another epoch");
-        assert_eq!(fronts.get(7, b"b", 2), None, "other arguments, same set");
-        assert_eq!(fronts.get(8, b"a", 2), None);
+        fronts.put(7, B(b"a"), 1, far, 2);
+        assert_eq!(fronts.get(7, B(b"a"), 2), Some(1));
+        assert_eq!(fronts.get(7, B(b"a"), 4), None, "another epoch");
+        assert_eq!(fronts.get(7, B(b"b"), 2), None, "other arguments, same set");
+        assert_eq!(fronts.get(8, B(b"a"), 2), None);
         // Two more in the same set: the oldest leaves.
-        fronts.put(7 + SETS as u64, b"b", 2, far, 2);
-        assert_eq!(fronts.get(7, b"a", 2), Some(1));
-        fronts.put(7 + 2 * SETS as u64, b"c", 3, far, 2);
-        assert_eq!(fronts.get(7 + SETS as u64, b"b", 2), Some(2));
-        assert_eq!(fronts.get(7 + 2 * SETS as u64, b"c", 2), Some(3));
-        assert_eq!(fronts.get(7, b"a", 2), None, "evicted");
+        fronts.put(7 + SETS as u64, B(b"b"), 2, far, 2);
+        assert_eq!(fronts.get(7, B(b"a"), 2), Some(1));
+        fronts.put(7 + 2 * SETS as u64, B(b"c"), 3, far, 2);
+        assert_eq!(fronts.get(7 + SETS as u64, B(b"b"), 2), Some(2));
+        assert_eq!(fronts.get(7 + 2 * SETS as u64, B(b"c"), 2), Some(3));
+        assert_eq!(fronts.get(7, B(b"a"), 2), None, "evicted");
         std::thread::scope(|s| {
-            s.spawn(|| assert_eq!(fronts.get(7, b"a", 2), None, "another thread"));
+            s.spawn(|| assert_eq!(fronts.get(7, B(b"a"), 2), None, "another thread"));
         });
-        fronts.put(7, b"x", 9, clock::now().saturating_sub(1), 2);
-        assert_eq!(fronts.get(7, b"x", 2), None, "expired");
-    }
-
-    #[test]
-    fn live_threads_hold_distinct_indexes() {
-        let barrier = std::sync::Barrier::new(8);
-        let indexes: Vec<Option<usize>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..8)
-                .map(|_| {
-                    s.spawn(|| {
-                        let i = thread_index();
-                        barrier.wait();
-                        i
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        let mut held: Vec<usize> = indexes.into_iter().flatten().collect();
-        let n = held.len();
-        held.sort_unstable();
-        held.dedup();
-        assert_eq!(held.len(), n, "an index held twice");
-        assert!(n >= 1);
+        fronts.put(7, B(b"x"), 9, clock::now().saturating_sub(1), 2);
+        assert_eq!(fronts.get(7, B(b"x"), 2), None, "expired");
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! - Sharded, one `RwLock` per shard (each on its own cache line): a hit
 //!   takes one shard's read lock, never a global lock.
-//! - One hash per lookup (foldhash, seeded per map), which picks both the
+//! - One hash per lookup (seeded per map; see `args`), which picks both the
 //!   shard and the bucket.
 //! - Expiry mostly on the coarse clock (see `clock`); recency is kept to
 //!   the second, so it is written about once a second per entry and threads
@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use hashbrown::HashTable;
 use parking_lot::RwLock;
 
+use super::args::{ArgBytes, ArgsHasher, Query};
 use super::clock::{self, Millis};
 use crate::key::Digest;
 
@@ -28,7 +29,7 @@ use crate::key::Digest;
 const EVICTION_SAMPLE: usize = 8;
 
 struct Slot<V> {
-    args: Box<[u8]>,
+    args: ArgBytes,
     hash: u64,
     digest: Digest,
     value: V,
@@ -50,6 +51,7 @@ struct Padded<T>(T);
 pub(crate) struct TierMap<V> {
     shards: Box<[Padded<RwLock<Shard<V>>>]>,
     hasher: foldhash::fast::RandomState,
+    args_hasher: ArgsHasher,
     per_shard: usize,
 }
 
@@ -68,6 +70,7 @@ impl<V: Clone> TierMap<V> {
                 })
                 .collect(),
             hasher: foldhash::fast::RandomState::default(),
+            args_hasher: ArgsHasher::default(),
             per_shard: max_entries.div_ceil(shards).max(1),
         }
     }
@@ -82,17 +85,23 @@ impl<V: Clone> TierMap<V> {
         self.hasher.hash_one(digest)
     }
 
+    /// The hash of `args` in the fronts (for bytes, the same as in this map).
+    #[inline]
+    pub(crate) fn hash_query(&self, args: Query<'_>) -> u64 {
+        self.args_hasher.hash_query(args)
+    }
+
     /// The hash of `args` in this map.
     #[inline]
     pub(crate) fn hash(&self, args: &[u8]) -> u64 {
-        self.hasher.hash_one(args)
+        self.args_hasher.hash(args)
     }
 
     /// The live value for `args` (whose hash is `hash`), and its expiry.
     #[inline]
     pub(crate) fn get(&self, hash: u64, args: &[u8]) -> Option<(V, Millis)> {
         let shard = self.shard(hash).read();
-        let slot = shard.by_args.find(hash, |s| &*s.args == args)?;
+        let slot = shard.by_args.find(hash, |s| s.args.is(args))?;
         if !clock::is_before(slot.expires_at) {
             return None;
         }
@@ -111,7 +120,7 @@ impl<V: Clone> TierMap<V> {
         let dhash = self.digest_hash(&digest);
         let now = clock::now();
         let slot = Slot {
-            args: args.into(),
+            args: ArgBytes::new(args),
             hash,
             digest,
             value,
@@ -120,7 +129,7 @@ impl<V: Clone> TierMap<V> {
         };
         let mut guard = self.shard(hash).write();
         let shard = &mut *guard;
-        match shard.by_args.find_mut(hash, |s| &*s.args == args) {
+        match shard.by_args.find_mut(hash, |s| s.args.is(args)) {
             Some(old) => {
                 // Same arguments, so the same digest: the index stands.
                 *old = slot;
@@ -145,7 +154,7 @@ impl<V: Clone> TierMap<V> {
         let victim = shard
             .by_args
             .iter()
-            .filter(|s| &*s.args != keep)
+            .filter(|s| !s.args.is(keep))
             .take(EVICTION_SAMPLE)
             .min_by_key(|s| {
                 if now < s.expires_at {
@@ -159,7 +168,10 @@ impl<V: Clone> TierMap<V> {
         let Some((hash, args)) = victim else {
             return false;
         };
-        if let Ok(entry) = shard.by_args.find_entry(hash, |s| s.args == args) {
+        if let Ok(entry) = shard
+            .by_args
+            .find_entry(hash, |s| s.args.is(args.as_slice()))
+        {
             let (slot, _) = entry.remove();
             self.unindex(shard, &slot.digest);
         }

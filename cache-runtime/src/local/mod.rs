@@ -20,6 +20,7 @@
 //! A hit is keyed by the canonical bytes of the call's key arguments (see
 //! `map`): the keyed digest and the key string are computed on a miss only.
 
+mod args;
 mod clock;
 mod front;
 mod map;
@@ -31,7 +32,9 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
+use crate::key::canonical::int_bytes;
 use crate::key::{Digest, Name};
+pub(crate) use args::Query;
 use front::Fronts;
 use map::TierMap;
 
@@ -60,6 +63,7 @@ impl<V> std::fmt::Debug for LocalTier<V> {
 impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
     /// A tier for entries of `namespace` that live `ttl`.
     pub fn new(namespace: Name, ttl: Duration) -> Self {
+        clock::start_ticker();
         LocalTier {
             namespace,
             ttl,
@@ -79,12 +83,37 @@ impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
     /// to the front, if no invalidation overlapped the read; see `front`).
     #[inline]
     pub fn get(&self, args: &[u8]) -> Option<V> {
-        let hash = self.map.hash(args);
+        self.lookup(Query::Bytes(args))
+    }
+
+    /// [`get`](Self::get) for a lone integer argument, keyed in the fronts
+    /// as itself: no encoding unless the front misses.
+    #[inline]
+    pub fn get_int(&self, arg: i128) -> Option<V> {
+        self.lookup(Query::Int(arg))
+    }
+
+    #[inline]
+    pub(crate) fn lookup(&self, args: Query<'_>) -> Option<V> {
+        let hash = self.map.hash_query(args);
         let epoch = self.epoch();
         if let Some(value) = self.fronts.get(hash, args, epoch) {
             return Some(value);
         }
-        let (value, expires_at) = self.map.get(hash, args)?;
+        self.lookup_shared(hash, args, epoch)
+    }
+
+    /// [`lookup`](Self::lookup) past this thread's front.
+    fn lookup_shared(&self, hash: u64, args: Query<'_>, epoch: u64) -> Option<V> {
+        let int;
+        let (bytes, map_hash) = match args {
+            Query::Bytes(bytes) => (bytes, hash),
+            Query::Int(v) => {
+                int = int_bytes(v);
+                (&int[..], self.map.hash(&int))
+            }
+        };
+        let (value, expires_at) = self.map.get(map_hash, bytes)?;
         if self.epoch() == epoch {
             self.fronts
                 .put(hash, args, value.clone(), expires_at, epoch);
@@ -382,6 +411,21 @@ mod tests {
             go.send(()).unwrap();
             reader.join().unwrap();
         });
+    }
+
+    #[test]
+    fn a_lone_integer_finds_what_its_bytes_find_and_invalidations_reach_both() {
+        let t = tier();
+        t.insert(&args(1), d(1), 10, t.epoch(), None);
+        // Twice each: the second answer comes from this thread's front.
+        for _ in 0..2 {
+            assert_eq!(t.get_int(1), Some(10));
+            assert_eq!(t.get(&args(1)), Some(10));
+            assert_eq!(t.get_int(2), None);
+        }
+        t.remove(&crate::key::EntryKey::new(Name::new("ns").unwrap(), "f", None, d(1)).tail);
+        assert_eq!(t.get_int(1), None);
+        assert_eq!(t.get(&args(1)), None);
     }
 
     #[test]
