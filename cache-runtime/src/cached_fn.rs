@@ -175,16 +175,6 @@ impl Spec {
             .get::<V>()
     }
 
-    /// This function's local tier, if it has one and local tiers may answer now.
-    #[inline]
-    fn usable_tier<V: Clone + Send + Sync + 'static>(
-        &self,
-        manager: &Manager,
-    ) -> Option<&LocalTier<V>> {
-        self.local_tier(manager)
-            .filter(|_| manager.local_tiers_usable())
-    }
-
     /// The entry key of the key arguments whose canonical bytes are `args`.
     fn entry_key_of(&self, manager: &Manager, args: &[u8]) -> Result<EntryKey> {
         let digest = manager.hasher().digest_bytes(args);
@@ -498,11 +488,25 @@ fn local_hit<V: Clone + Send + Sync + 'static>(
     spec: &'static Spec,
 ) -> impl FnOnce(Query<'_>) -> Option<V> {
     move |args| {
-        let manager = global();
-        let value = spec.usable_tier::<V>(manager)?.lookup(args)?;
-        manager.count_local_hit();
+        // No check that tiers are usable: while they are not, they are
+        // empty (see `local`).
+        let tier = match spec.local.get() {
+            Some(tier) => tier.as_ref()?.get::<V>()?,
+            None => first_tier::<V>(spec)?,
+        };
+        let value = tier.lookup(args)?;
+        tier.count_hit();
         Some(value)
     }
+}
+
+/// The local tier of `spec`, created on this first call.
+#[cold]
+#[inline(never)]
+fn first_tier<V: Clone + Send + Sync + 'static>(
+    spec: &'static Spec,
+) -> Option<&'static LocalTier<V>> {
+    spec.local_tier::<V>(global())
 }
 
 /// A cached call; `look_locally`: whether to look in the local tier first
@@ -564,12 +568,14 @@ struct LocalCopy<'a, V: Clone + Send + Sync + 'static> {
 impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
     /// The view for the key arguments `args`, whose key has `digest`.
     fn new(spec: &'a Spec, manager: &Manager, args: Buf, digest: Digest) -> Self {
-        let tier = spec.usable_tier::<V>(manager);
-        LocalCopy {
-            tier: tier.map(|t| (t, t.epoch())),
-            args,
-            digest,
-        }
+        // The epoch first, then whether tiers are usable: a drop of the
+        // subscription after this clears the tier, which moves the epoch and
+        // turns this value away; one before it is seen here.
+        let tier = spec.local_tier::<V>(manager).and_then(|tier| {
+            let epoch = tier.epoch();
+            manager.local_tiers_usable().then_some((tier, epoch))
+        });
+        LocalCopy { tier, args, digest }
     }
 
     /// Keeps a value read from the backend (for no longer than its entry has

@@ -401,7 +401,9 @@ impl Manager {
         namespace: &Name,
         ttl: Duration,
     ) -> Arc<LocalTier<V>> {
-        let tier = Arc::new(LocalTier::new(namespace.clone(), ttl));
+        let tier = Arc::new(
+            LocalTier::new(namespace.clone(), ttl).counting_hits_in(self.stats.local_hits()),
+        );
         let as_dyn: Arc<dyn Invalidate> = tier.clone();
         self.coherence.register(&as_dyn);
         self.subscribed.get_or_init(|| {
@@ -418,12 +420,6 @@ impl Manager {
             }
         });
         tier
-    }
-
-    /// Counts a hit answered by a local tier.
-    #[inline]
-    pub fn count_local_hit(&self) {
-        self.stats.local_hit();
     }
 
     /// Whether local tiers may answer now: always for in-process backends;

@@ -1,7 +1,7 @@
 //! Counters of what the cache did, and rate-limited reporting of trouble.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crate::error::Error;
@@ -14,7 +14,7 @@ use crate::thread_slot::{self, MAX_THREADS};
 /// index (`thread_slot`) is the only writer of its own line, so it adds with
 /// a plain load and store; threads without one share a last line, with
 /// atomic adds.
-struct PerThread {
+pub(crate) struct PerThread {
     lines: Box<[Padded]>,
 }
 
@@ -38,7 +38,7 @@ impl std::fmt::Debug for PerThread {
 
 impl PerThread {
     #[inline]
-    fn add(&self) {
+    pub(crate) fn add(&self) {
         match thread_slot::index() {
             // The only writer of this line (an index passes between
             // threads through a mutex, which orders their writes).
@@ -68,7 +68,7 @@ impl PerThread {
 pub struct Stats {
     /// Hits answered by the backend.
     hits: AtomicU64,
-    local_hits: PerThread,
+    local_hits: Arc<PerThread>,
     misses: AtomicU64,
     stores: AtomicU64,
     refreshes: AtomicU64,
@@ -109,9 +109,9 @@ impl Stats {
     pub(crate) fn hit(&self) {
         self.hits.fetch_add(1, Ordering::Relaxed);
     }
-    #[inline]
-    pub(crate) fn local_hit(&self) {
-        self.local_hits.add();
+    /// The counter of local hits, which local tiers add to directly.
+    pub(crate) fn local_hits(&self) -> Arc<PerThread> {
+        self.local_hits.clone()
     }
     pub(crate) fn miss(&self) {
         self.misses.fetch_add(1, Ordering::Relaxed);

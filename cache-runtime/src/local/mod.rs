@@ -12,6 +12,11 @@
 //! been missed meanwhile. A backend without invalidation messages never uses
 //! local tiers. Each entry also expires after its own, short, TTL.
 //!
+//! A hit asks no flag whether tiers are usable: when the subscription drops,
+//! the flag goes down first (so no call starts keeping values), then every
+//! tier is cleared, which also turns away the values of calls already under
+//! way (their epoch is gone). Tiers then stay empty until it is back up.
+//!
 //! Races with computations: each tier has an epoch that every invalidation
 //! moves on. A call notes the epoch before it reads the backend, and its
 //! value enters the tier only if the epoch is still the same afterwards, so
@@ -34,6 +39,7 @@ use parking_lot::RwLock;
 
 use crate::key::canonical::int_bytes;
 use crate::key::{Digest, Name};
+use crate::stats::PerThread;
 pub(crate) use args::Query;
 use front::Fronts;
 use map::TierMap;
@@ -49,6 +55,8 @@ pub struct LocalTier<V> {
     fronts: Fronts<V>,
     /// Moved on twice by every invalidation: before and after it clears.
     epoch: AtomicU64,
+    /// Where hits are counted (the manager's statistics).
+    hits: Option<Arc<PerThread>>,
 }
 
 impl<V> std::fmt::Debug for LocalTier<V> {
@@ -70,6 +78,22 @@ impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
             map: TierMap::new(LOCAL_MAX_ENTRIES),
             fronts: Fronts::new(),
             epoch: AtomicU64::new(0),
+            hits: None,
+        }
+    }
+
+    /// Counts the hits that callers report with [`count_hit`](Self::count_hit) in `hits`.
+    #[must_use]
+    pub(crate) fn counting_hits_in(mut self, hits: Arc<PerThread>) -> Self {
+        self.hits = Some(hits);
+        self
+    }
+
+    /// Counts one hit answered by this tier.
+    #[inline]
+    pub fn count_hit(&self) {
+        if let Some(hits) = &self.hits {
+            hits.add();
         }
     }
 
