@@ -240,10 +240,26 @@ impl<'a> Expander<'a> {
         let p = &self.private;
         let spec = self.spec();
         let key = self.key();
+        let cached = mode == "Cached";
         let mode = Ident::new(mode, Span::call_site());
         let (store_if_let, store_if) = self.store_if();
         let compute = self.call_sibling("uncached");
-        let call = self.driver_call(quote!(#p::Mode::#mode), store_if, quote!(move || #compute));
+        let mut call =
+            self.driver_call(quote!(#p::Mode::#mode), store_if, quote!(move || #compute));
+        if cached && self.is_async() {
+            // A local hit before the driver's future is built: building
+            // and polling it costs more than the hit itself. (The sync
+            // driver looks first itself.)
+            let ret_span = span_of(self.ret());
+            let p = respan(self.private.clone(), ret_span);
+            let shape = respan(self.shape(&p), ret_span);
+            call = quote_spanned! {ret_span=>
+                match #p::cached_locally::<#shape>(&__MEMOCACHE_SPEC, &__memocache_key) {
+                    ::core::option::Option::Some(__memocache_out) => __memocache_out,
+                    ::core::option::Option::None => { #call }
+                }
+            };
+        }
         quote! {
             #spec
             #[allow(clippy::needless_borrow, clippy::needless_borrows_for_generic_args)]

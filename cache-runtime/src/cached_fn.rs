@@ -481,6 +481,16 @@ where
     }
 }
 
+/// What `#[cached]` on an async fn calls before its driver: the output for
+/// `key` from the function's local tier, if it has it (counted as a hit).
+/// The driver's future is then never built.
+#[inline]
+pub fn cached_locally<S: Shape>(spec: &'static Spec, key: &KeyArgs<'static>) -> Option<S::Output> {
+    key.query()
+        .and_then(local_hit::<S::Stored>(spec))
+        .map(S::output)
+}
+
 /// The value of the local tier of `spec` for the arguments `args`, counted
 /// as a hit.
 #[inline]

@@ -15,7 +15,7 @@ use crate::thread_slot::{self, MAX_THREADS};
 /// a plain load and store; threads without one share a last line, with
 /// atomic adds.
 pub(crate) struct PerThread {
-    lines: Box<[Padded]>,
+    lines: [Padded; MAX_THREADS + 1],
 }
 
 #[repr(align(128))]
@@ -25,7 +25,7 @@ struct Padded(AtomicU64);
 impl Default for PerThread {
     fn default() -> Self {
         PerThread {
-            lines: (0..=MAX_THREADS).map(|_| Padded::default()).collect(),
+            lines: std::array::from_fn(|_| Padded::default()),
         }
     }
 }

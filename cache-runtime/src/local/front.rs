@@ -39,7 +39,8 @@ struct Entry<V> {
 
 struct Front<V> {
     /// Set `i` is `slots[i * WAYS..][..WAYS]`, most recently filled first.
-    slots: Box<[Option<Entry<V>>]>,
+    /// Inline (the front itself is boxed): one pointer less to follow.
+    slots: [Option<Entry<V>>; SETS * WAYS],
 }
 
 impl<V> Front<V> {
@@ -55,7 +56,7 @@ struct Cell<V>(UnsafeCell<Option<Box<Front<V>>>>);
 
 /// The fronts of one tier, one per thread index.
 pub(crate) struct Fronts<V> {
-    cells: Box<[Cell<V>]>,
+    cells: [Cell<V>; MAX_THREADS],
 }
 
 // SAFETY: the cell at index `i` is only ever accessed by the one live thread
@@ -70,9 +71,7 @@ unsafe impl<V: Send> Send for Fronts<V> {}
 impl<V: Clone> Fronts<V> {
     pub(crate) fn new() -> Self {
         Fronts {
-            cells: (0..MAX_THREADS)
-                .map(|_| Cell(UnsafeCell::new(None)))
-                .collect(),
+            cells: std::array::from_fn(|_| Cell(UnsafeCell::new(None))),
         }
     }
 
@@ -118,7 +117,7 @@ impl<V: Clone> Fronts<V> {
         self.with(|front| {
             let front = front.get_or_insert_with(|| {
                 Box::new(Front {
-                    slots: (0..SETS * WAYS).map(|_| None).collect(),
+                    slots: std::array::from_fn(|_| None),
                 })
             });
             let set = front.set(hash);
