@@ -20,7 +20,10 @@
 //! reader (so an idle process does not wake up for it) and says so; readers
 //! then use the clocks above and wake it. Its time lags by a tick plus the
 //! time it takes to be scheduled: the margin is ten times the coarse
-//! clock's, since a starved thread lags more than a late kernel tick.
+//! clock's, since a starved thread lags more than a late kernel tick. So an
+//! entry may outlive its expiry only if the ticker went unscheduled for a
+//! whole second while readers ran (a local tier's TTL bounds staleness as a
+//! backstop: invalidations, not expiry, keep it coherent).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;

@@ -1,5 +1,5 @@
-//! Per-thread fronts of a local tier: a small direct-mapped array per thread
-//! and tier that answers repeated hits without touching any memory another
+//! Per-thread fronts of a local tier: a small two-way set-associative array
+//! per thread and tier (inline in one allocation) that answers repeated hits without touching any memory another
 //! thread writes, so hits scale with threads (a shared map's read lock is a
 //! write to a shared cache line, which threads then pass back and forth).
 //!
