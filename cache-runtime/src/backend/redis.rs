@@ -32,23 +32,29 @@
 //! the caller's runtime, so a reply wakes the caller without crossing
 //! runtimes.
 //!
-//! - One `MultiplexedConnection` per thread and runtime (a worker thread of
-//!   a multi-thread runtime, or the thread of a current-thread runtime),
-//!   kept in a thread-local and keyed by backend and `Handle::id()`, so a
-//!   hit only clones a handle.
-//! - The first call on a thread spawns one task on the caller's runtime that
-//!   connects; that call and those made while it connects use the I/O
-//!   runtime's connection, so nobody waits for the connection and
-//!   concurrent first calls open one connection, not many. The connect is
-//!   bounded by the connect timeout, timed on the I/O runtime; a failed
-//!   connect is retried after a back-off (0.5 s doubling to 30 s).
+//! - One `MultiplexedConnection` per runtime, shared by its threads (the
+//!   worker threads of a multi-thread runtime, or the thread of a
+//!   current-thread runtime), as a service's own client would be: one
+//!   socket, so concurrent commands are pipelined into as few writes as
+//!   possible. The backend keeps them in a list keyed by `Handle::id()`;
+//!   each thread also keeps a reference to the entries it used last in a
+//!   thread-local, so a hit takes no lock and only clones a handle.
+//! - The first call from a runtime spawns one task on it that connects;
+//!   that call and those made while it connects use the I/O runtime's
+//!   connection, so nobody waits for the connection and concurrent first
+//!   calls, on every thread of the runtime, open one connection, not many.
+//!   The connect is bounded by the connect timeout, timed on the I/O
+//!   runtime; a failed connect is retried after a back-off (0.5 s doubling
+//!   to 30 s).
 //! - The connection has no redis-rs timeouts (they would need the caller's
 //!   timer): memocache already bounds every call with its budget, timed on
 //!   the I/O runtime.
-//! - The task that connected stays parked on the caller's runtime, so when
-//!   the runtime ends (a `#[tokio::test]` runtime, a dropped `Runtime`) the
-//!   connection is known to be dead before anything is sent on it: it is
-//!   dropped and the call uses the I/O runtime's connection. A connection
+//! - The task that connected (or failed to) stays parked on the caller's
+//!   runtime, so when the runtime ends (a `#[tokio::test]` runtime, a
+//!   dropped `Runtime`) the connection is known to be dead before anything
+//!   is sent on it: the call uses the I/O runtime's connection, and the
+//!   entry is pruned when the next one is added (the runtime closed the
+//!   socket when it dropped the connection's driver task). A connection
 //!   that fails under a command (the server closed it) is dropped too, and
 //!   the command is run again on the I/O runtime's connection when running
 //!   it twice is harmless (reads, plain writes, deletes, expiries, pings,
@@ -65,19 +71,21 @@
 //! (`#[tokio::main]`, `#[tokio::test]`, `Builder::enable_all()` or
 //! `Builder::enable_io()`): creating a socket in a runtime built without
 //! `enable_io` panics inside tokio, and tokio offers no way to ask a runtime
-//! which drivers it has. memocache catches that panic in its connect task and
-//! keeps that runtime on the I/O connection, but the panic message is still
-//! printed. The caller's timer is never used. Also keep cached async calls
-//! inside tasks of the runtime: a future polled by another executor while
-//! inside a current-thread runtime's context (`futures::executor::block_on`
-//! in a task) would wait on a driver nobody polls, until the budget ends it.
+//! which drivers it has, nor to register a socket fallibly. memocache catches
+//! that panic in its connect task and keeps that runtime on the I/O
+//! connection, but the panic message is still printed (and with
+//! `panic = "abort"` nothing can catch it). The caller's timer is never
+//! used. Also keep cached async calls inside tasks of the runtime: a future
+//! polled by another executor while inside a current-thread runtime's
+//! context (`futures::executor::block_on` in a task) would wait on a driver
+//! nobody polls, until the budget ends it.
 
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, StreamExt};
@@ -144,7 +152,7 @@ struct Scripts {
 }
 
 fn scripts() -> &'static Scripts {
-    static SCRIPTS: std::sync::OnceLock<Scripts> = std::sync::OnceLock::new();
+    static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
         // ARGV: floor. Lua numbers are doubles, which would round 64-bit
         // generations: compare the decimal strings (length, then text).
@@ -251,7 +259,10 @@ impl RedisBackend {
                 client: client.clone(),
                 connect_timeout: options.connect_timeout,
                 io_runtime: handle.id(),
+                io: handle.clone(),
+                io_conn: conn.clone(),
                 shown_as: options.url.to_string(),
+                runtimes: Mutex::new(Vec::new()),
             })
         });
         Ok(RedisBackend {
@@ -282,12 +293,7 @@ impl RedisBackend {
         let Some(caller) = &self.caller else {
             return self.run_io(op);
         };
-        let (caller, conn, io, scripts) = (
-            caller.clone(),
-            self.conn.clone(),
-            self.io.clone(),
-            self.scripts,
-        );
+        let (caller, scripts) = (caller.clone(), self.scripts);
         Box::pin(async move {
             if let Some(lease) = caller.checkout() {
                 match op(Conn::Caller(lease.conn), scripts).await {
@@ -305,8 +311,8 @@ impl RedisBackend {
                     done => return done,
                 }
             }
-            let op = Box::pin(op(Conn::Io(conn), scripts));
-            crate::blocking::InIo::new(io, op).await
+            let op = Box::pin(op(Conn::Io(caller.io_conn.clone()), scripts));
+            crate::blocking::InIo::new(caller.io.clone(), op).await
         })
     }
 
@@ -363,14 +369,22 @@ impl redis::aio::ConnectionLike for Conn {
 
 /// What a backend needs to make connections in callers' runtimes.
 struct CallerConns {
-    /// Tells this backend's connections apart in the thread-locals.
+    /// Tells this backend's entries apart in the thread-locals.
     id: u64,
     client: redis::Client,
     connect_timeout: Duration,
     /// Calls polled by the I/O runtime itself (background work) use its
     /// connection.
     io_runtime: tokio::runtime::Id,
+    /// The I/O runtime and its connection, for the calls that fall back to
+    /// them (kept here so that a call clones one `Arc`, not these).
+    io: Handle,
+    io_conn: ConnectionManager,
     shown_as: String,
+    /// The connection (or connect attempt) of each runtime that polled a
+    /// call, shared by that runtime's threads. Entries of ended runtimes are
+    /// pruned whenever an entry is added.
+    runtimes: Mutex<Vec<(tokio::runtime::Id, Arc<RuntimeConn>)>>,
 }
 
 /// A connection of the caller's runtime, for one command.
@@ -379,48 +393,71 @@ struct Lease {
     link: Arc<Link>,
 }
 
-thread_local! {
-    /// This thread's connections in callers' runtimes: a few at most (one
-    /// per backend and runtime that ran on this thread).
-    static SLOTS: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
+impl Lease {
+    fn new(conn: &MultiplexedConnection, link: &Arc<Link>) -> Self {
+        Lease {
+            conn: conn.clone(),
+            link: link.clone(),
+        }
+    }
 }
 
-/// One connection (or attempt) of this thread, for one backend and runtime.
-struct Slot {
-    backend: u64,
-    runtime: tokio::runtime::Id,
-    /// Dead once the backend is gone: the slot is pruned.
-    owner: Weak<CallerConns>,
+/// A runtime's connection, or the attempt to make one.
+struct RuntimeConn {
     link: Arc<Link>,
-    /// The connection, taken from `link` once it is ready.
-    conn: Option<MultiplexedConnection>,
-    /// The task on the caller's runtime that connected, then keeps watch.
+    /// The task on the runtime that connected, then keeps watch.
     task: tokio::task::AbortHandle,
     /// Failed connects before this one, for the back-off.
     failures: u32,
-    /// When a failed connect may be tried again.
-    retry_at: Option<Instant>,
 }
 
-impl Drop for Slot {
+impl Drop for RuntimeConn {
     fn drop(&mut self) {
-        // Ends the watch (and drops a connection never taken); harmless if
-        // the task or its runtime ended already.
+        // Ends the watch; harmless if the task or its runtime ended already.
         self.task.abort();
     }
 }
 
-/// What a slot shares with the task that connects and keeps watch.
+thread_local! {
+    /// The entries this thread used last, so that a call takes no lock: a
+    /// few at most (one per backend and runtime that ran on this thread).
+    static NEAR: RefCell<Vec<Near>> = const { RefCell::new(Vec::new()) };
+}
+
+/// This thread's reference to a backend's entry for one runtime.
+struct Near {
+    backend: u64,
+    runtime: tokio::runtime::Id,
+    /// Dead once the backend is gone: the reference is pruned.
+    owner: Weak<CallerConns>,
+    conn: Arc<RuntimeConn>,
+}
+
+/// What a runtime's connection shares with the task that makes it.
 #[derive(Default)]
 struct Link {
     state: AtomicU8,
-    conn: Mutex<Option<MultiplexedConnection>>,
+    /// Set before the state becomes READY.
+    conn: OnceLock<MultiplexedConnection>,
+    /// When a failed connect may be tried again; set before the state
+    /// becomes FAILED.
+    retry_at: OnceLock<Instant>,
+}
+
+/// What a caller may do with a runtime's entry.
+enum Use<'a> {
+    /// Run the command on this connection.
+    Ready(&'a MultiplexedConnection),
+    /// Use the I/O runtime's connection for now.
+    Wait,
+    /// Connect again.
+    Replace,
 }
 
 impl Link {
     /// The task is connecting.
     const CONNECTING: u8 = 0;
-    /// Connected: the connection is in `conn` or in the slot.
+    /// Connected: the connection is in `conn`.
     const READY: u8 = 1;
     /// The connect failed or timed out: retried after a back-off.
     const FAILED: u8 = 2;
@@ -438,19 +475,33 @@ impl Link {
     fn set(&self, state: u8) {
         self.state.store(state, Ordering::Release);
     }
+
+    fn usable(&self) -> Use<'_> {
+        match self.state() {
+            Link::READY => self.conn.get().map_or(Use::Wait, Use::Ready),
+            Link::CONNECTING | Link::UNSUITABLE => Use::Wait,
+            Link::FAILED => match self.retry_at.get() {
+                Some(at) if Instant::now() < *at => Use::Wait,
+                _ => Use::Replace,
+            },
+            _ => Use::Replace,
+        }
+    }
+
+    /// Whether the connection is known to be dead (its runtime ended, or a
+    /// command failed on it): its entry is pruned.
+    fn is_dead(&self) -> bool {
+        matches!(self.state(), Link::GONE | Link::BROKEN)
+    }
 }
 
-/// Held by the connect task: when its runtime drops it, the link is GONE.
+/// Held by the connect task for as long as it lives: when the runtime drops
+/// the task (it is ending) the link is GONE.
 struct Watch(Arc<Link>);
 
 impl Drop for Watch {
     fn drop(&mut self) {
-        let _ = self
-            .0
-            .state
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
-                matches!(s, Link::CONNECTING | Link::READY).then_some(Link::GONE)
-            });
+        self.0.set(Link::GONE);
     }
 }
 
@@ -471,71 +522,67 @@ impl CallerConns {
         if id == self.io_runtime {
             return None;
         }
-        SLOTS
-            .try_with(|slots| {
-                let mut slots = slots.try_borrow_mut().ok()?;
-                self.checkout_in(&mut slots, &runtime, id)
-            })
-            .ok()
-            .flatten()
+        NEAR.try_with(|near| {
+            let mut near = near.try_borrow_mut().ok()?;
+            self.checkout_in(&mut near, &runtime, id)
+        })
+        .ok()
+        .flatten()
     }
 
     fn checkout_in(
         self: &Arc<Self>,
-        slots: &mut Vec<Slot>,
+        near: &mut Vec<Near>,
         runtime: &Handle,
         id: tokio::runtime::Id,
     ) -> Option<Lease> {
-        let mut failures = 0;
-        if let Some(i) = slots
-            .iter()
-            .position(|s| s.backend == self.id && s.runtime == id)
-        {
-            let slot = &mut slots[i];
-            match slot.link.state() {
-                Link::READY => {
-                    if slot.conn.is_none() {
-                        slot.conn = slot.link.conn.lock().take();
-                    }
-                    if let Some(conn) = &slot.conn {
-                        return Some(Lease {
-                            conn: conn.clone(),
-                            link: slot.link.clone(),
-                        });
-                    }
-                }
-                Link::CONNECTING | Link::UNSUITABLE => return None,
-                Link::FAILED => {
-                    let now = Instant::now();
-                    let at = *slot
-                        .retry_at
-                        .get_or_insert_with(|| now + backoff(slot.failures));
-                    if now < at {
-                        return None;
-                    }
-                    failures = slot.failures.saturating_add(1);
-                }
-                // GONE or BROKEN: connect again.
-                _ => {}
+        let mine = |n: &Near| n.backend == self.id && n.runtime == id;
+        if let Some(n) = near.iter().find(|n| mine(n)) {
+            match n.conn.link.usable() {
+                Use::Ready(conn) => return Some(Lease::new(conn, &n.conn.link)),
+                Use::Wait => return None,
+                Use::Replace => {}
             }
-            slots.swap_remove(i);
         }
-        slots.retain(|s| {
-            s.owner.strong_count() > 0 && !matches!(s.link.state(), Link::GONE | Link::BROKEN)
+        let conn = self.entry(runtime, id)?;
+        near.retain(|n| n.owner.strong_count() > 0 && !mine(n) && !n.conn.link.is_dead());
+        let lease = match conn.link.usable() {
+            Use::Ready(c) => Some(Lease::new(c, &conn.link)),
+            Use::Wait | Use::Replace => None,
+        };
+        near.push(Near {
+            backend: self.id,
+            runtime: id,
+            owner: Arc::downgrade(self),
+            conn,
         });
-        if let Some(slot) = self.connect(runtime, id, failures) {
-            slots.push(slot);
+        lease
+    }
+
+    /// The runtime's entry: the current one, or a new connect when there is
+    /// none or it cannot be used any more. Under the lock, so that the
+    /// runtime's threads start one connect, not one each.
+    fn entry(&self, runtime: &Handle, id: tokio::runtime::Id) -> Option<Arc<RuntimeConn>> {
+        let mut runtimes = self.runtimes.lock();
+        let mut failures = 0;
+        if let Some(i) = runtimes.iter().position(|(r, _)| *r == id) {
+            let conn = &runtimes[i].1;
+            if !matches!(conn.link.usable(), Use::Replace) {
+                return Some(conn.clone());
+            }
+            if conn.link.state() == Link::FAILED {
+                failures = conn.failures.saturating_add(1);
+            }
+            runtimes.swap_remove(i);
         }
-        None
+        runtimes.retain(|(_, c)| !c.link.is_dead());
+        let conn = Arc::new(self.connect(runtime, failures)?);
+        runtimes.push((id, conn.clone()));
+        Some(conn)
     }
 
     /// Spawns on `runtime` the task that connects, then keeps watch.
-    fn connect(
-        self: &Arc<Self>,
-        runtime: &Handle,
-        id: tokio::runtime::Id,
-        failures: u32,
-    ) -> Option<Slot> {
+    fn connect(&self, runtime: &Handle, failures: u32) -> Option<RuntimeConn> {
         let io = crate::blocking::io_handle().ok()?;
         let link = Arc::new(Link::default());
         let watch = Watch(link.clone());
@@ -556,24 +603,27 @@ impl CallerConns {
             tokio::time::timeout(self.connect_timeout, connecting)
         };
         let shown_as = self.shown_as.clone();
+        let failed = move |link: &Link| {
+            let _ = link.retry_at.set(Instant::now() + backoff(failures));
+            link.set(Link::FAILED);
+        };
         // `watch` is moved in before the task first runs: if the runtime
         // drops the task unpolled (it is shutting down), the link is GONE.
         let task = runtime.spawn(async move {
             let watch = watch;
+            let link = &*watch.0;
             match AssertUnwindSafe(timed).catch_unwind().await {
                 Ok(Ok(Ok(conn))) => {
-                    *watch.0.conn.lock() = Some(conn);
-                    watch.0.set(Link::READY);
-                    // Parked until the slot drops it or the runtime ends.
-                    std::future::pending::<()>().await;
+                    let _ = link.conn.set(conn);
+                    link.set(Link::READY);
                 }
                 Ok(Ok(Err(e))) => {
                     tracing::debug!(server = %shown_as, error = %e, "memocache: connecting to Redis in the caller's runtime failed");
-                    watch.0.set(Link::FAILED);
+                    failed(link);
                 }
                 Ok(Err(_)) => {
                     tracing::debug!(server = %shown_as, "memocache: connecting to Redis in the caller's runtime timed out");
-                    watch.0.set(Link::FAILED);
+                    failed(link);
                 }
                 Err(_) => {
                     tracing::warn!(
@@ -582,19 +632,17 @@ impl CallerConns {
                          (build it with enable_io or enable_all, or turn redis_caller_runtime off); \
                          its calls use memocache's I/O runtime"
                     );
-                    watch.0.set(Link::UNSUITABLE);
+                    link.set(Link::UNSUITABLE);
                 }
             }
+            // Parked until the entry is dropped or the runtime ends, which
+            // then marks the entry GONE whatever the outcome was.
+            std::future::pending::<()>().await;
         });
-        Some(Slot {
-            backend: self.id,
-            runtime: id,
-            owner: Arc::downgrade(self),
+        Some(RuntimeConn {
             link,
-            conn: None,
             task: task.abort_handle(),
             failures,
-            retry_at: None,
         })
     }
 }
@@ -639,6 +687,14 @@ fn client_for(info: redis::ConnectionInfo, options: &RedisOptions) -> Result<red
         .map_err(|e| Error::invalid(format!("bad Redis URL {}: {e}", options.url)))
 }
 
+/// `MGET keys...`, allocated at its final size.
+fn mget(keys: &[String]) -> redis::Cmd {
+    let data = 4 + keys.iter().map(String::len).sum::<usize>();
+    let mut cmd = redis::Cmd::with_capacity(1 + keys.len(), data);
+    cmd.arg("MGET").arg(keys);
+    cmd
+}
+
 fn expect_args(expect: &Expect) -> (&'static str, Bytes) {
     match expect {
         Expect::Exact(b) => ("exact", b.clone()),
@@ -658,20 +714,22 @@ impl Backend for RedisBackend {
     }
 
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>> {
+        if keys.len() <= BATCH {
+            // The hit path: one command, built once at its final size and
+            // shared (rather than copying the keys for the retry).
+            let mget = Arc::new(mget(keys));
+            return self.run(Retry::Safe, move |mut conn, _| {
+                let mget = mget.clone();
+                async move { Ok(mget.query_async(&mut conn).await?) }
+            });
+        }
         let keys: Arc<[String]> = keys.into();
         self.run(Retry::Safe, move |mut conn, _| {
             let keys = keys.clone();
             async move {
-                if keys.len() <= BATCH {
-                    return Ok(redis::cmd("MGET")
-                        .arg(&keys[..])
-                        .query_async(&mut conn)
-                        .await?);
-                }
                 let mut out = Vec::with_capacity(keys.len());
                 for chunk in keys.chunks(BATCH) {
-                    let part: Vec<Option<Bytes>> =
-                        redis::cmd("MGET").arg(chunk).query_async(&mut conn).await?;
+                    let part: Vec<Option<Bytes>> = mget(chunk).query_async(&mut conn).await?;
                     out.extend(part);
                 }
                 Ok(out)
@@ -961,39 +1019,39 @@ mod tests {
             .unwrap()
     }
 
-    fn caller_id(b: &RedisBackend) -> u64 {
-        b.caller.as_ref().unwrap().id
+    fn caller(b: &RedisBackend) -> &Arc<CallerConns> {
+        b.caller.as_ref().unwrap()
     }
 
-    /// This thread's slots of `b`: (runtime, state, connection taken).
-    fn slots(b: &RedisBackend) -> Vec<(tokio::runtime::Id, u8, bool)> {
-        SLOTS.with(|s| {
-            s.borrow()
-                .iter()
-                .filter(|s| s.backend == caller_id(b))
-                .map(|s| (s.runtime, s.link.state(), s.conn.is_some()))
-                .collect()
-        })
+    /// The entries of `b`: (runtime, state, connection made).
+    fn entries(b: &RedisBackend) -> Vec<(tokio::runtime::Id, u8, bool)> {
+        caller(b)
+            .runtimes
+            .lock()
+            .iter()
+            .map(|(id, c)| (*id, c.link.state(), c.link.conn.get().is_some()))
+            .collect()
     }
 
-    /// Pings from `rt` until this thread's connection for it is in use.
+    /// The link of `b`'s entry for the runtime `id`.
+    fn link_of(b: &RedisBackend, id: tokio::runtime::Id) -> Arc<Link> {
+        let runtimes = caller(b).runtimes.lock();
+        let (_, conn) = runtimes.iter().find(|(r, _)| *r == id).unwrap();
+        conn.link.clone()
+    }
+
+    /// Pings from `rt` until its connection is in use.
     fn until_ready(b: &RedisBackend, rt: &tokio::runtime::Runtime) -> Arc<Link> {
         let id = rt.handle().id();
         rt.block_on(async {
             let deadline = Instant::now() + Duration::from_secs(5);
-            while !slots(b).contains(&(id, Link::READY, true)) {
-                assert!(Instant::now() < deadline, "never ready: {:?}", slots(b));
+            while !entries(b).contains(&(id, Link::READY, true)) {
+                assert!(Instant::now() < deadline, "never ready: {:?}", entries(b));
                 b.ping().await.unwrap();
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         });
-        SLOTS.with(|s| {
-            let s = s.borrow();
-            let slot = s
-                .iter()
-                .find(|s| s.backend == caller_id(b) && s.runtime == id);
-            slot.unwrap().link.clone()
-        })
+        link_of(b, id)
     }
 
     #[test]
@@ -1006,15 +1064,21 @@ mod tests {
         drop(a);
         assert_eq!(link.state(), Link::GONE, "the watch ended with its runtime");
 
-        // Give A's slot to another runtime, as if tokio reused A's id (it may,
-        // once A has ended): its first call, an increment (never run twice),
-        // must notice before sending and use the I/O runtime's connection.
+        // Give A's entry to another runtime, as if tokio reused A's id (it
+        // may, once A has ended): its first call, an increment (never run
+        // twice), must notice before sending and use the I/O runtime's
+        // connection.
         let other = runtime();
         let other_id = other.handle().id();
-        SLOTS.with(|s| {
-            for slot in s.borrow_mut().iter_mut() {
-                if slot.runtime == a_id {
-                    slot.runtime = other_id;
+        for (id, _) in caller(&b).runtimes.lock().iter_mut() {
+            if *id == a_id {
+                *id = other_id;
+            }
+        }
+        NEAR.with(|near| {
+            for n in near.borrow_mut().iter_mut() {
+                if n.runtime == a_id {
+                    n.runtime = other_id;
                 }
             }
         });
@@ -1022,10 +1086,66 @@ mod tests {
             assert_eq!(b.increment("gone:n", 1, None).await.unwrap(), 1);
             assert_eq!(b.increment("gone:n", 1, None).await.unwrap(), 2);
         });
-        let now = slots(&b);
+        let now = entries(&b);
         assert_eq!(now.len(), 1, "{now:?}");
         assert_eq!(now[0].0, other_id);
         assert_ne!(now[0].1, Link::GONE, "{now:?}");
+    }
+
+    #[test]
+    fn the_threads_of_a_runtime_share_its_connection() {
+        let server = RedisServer::start();
+        let b = backend(&server);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let first = until_ready(&b, &rt);
+        // Two tasks that wait for each other at a barrier run on the two
+        // workers at once.
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let seen = rt.block_on(async {
+            let tasks: Vec<_> = (0..2)
+                .map(|_| {
+                    let (b, barrier) = (b.clone(), barrier.clone());
+                    tokio::spawn(async move {
+                        barrier.wait();
+                        let thread = std::thread::current().id();
+                        let lease = caller(&b).checkout().expect("a ready connection");
+                        let link = Arc::as_ptr(&lease.link) as usize;
+                        b.ping().await.unwrap();
+                        (thread, link)
+                    })
+                })
+                .collect();
+            let mut seen = Vec::new();
+            for t in tasks {
+                seen.push(t.await.unwrap());
+            }
+            seen
+        });
+        let first_link = Arc::as_ptr(&first) as usize;
+        assert!(seen.iter().all(|(_, link)| *link == first_link), "{seen:?}");
+        let threads: std::collections::HashSet<_> = seen.iter().map(|(t, _)| *t).collect();
+        assert_eq!(threads.len(), 2, "both workers ran tasks: {seen:?}");
+        assert_eq!(entries(&b).len(), 1, "{:?}", entries(&b));
+
+        // Once the runtime has ended, the next runtime's entry replaces its.
+        drop(rt);
+        assert_eq!(first.state(), Link::GONE);
+        let next = runtime();
+        until_ready(&b, &next);
+        let now = entries(&b);
+        assert_eq!(now.len(), 1, "{now:?}");
+        assert_eq!(now[0].0, next.handle().id());
+        NEAR.with(|near| {
+            let near = near.borrow();
+            assert!(
+                near.iter().all(|n| !n.conn.link.is_dead()),
+                "a dead entry kept"
+            );
+        });
     }
 
     #[test]
@@ -1073,7 +1193,7 @@ mod tests {
             }
             assert!(ok >= 19, "{ok} of 20 increments worked");
         });
-        let now = slots(&b);
+        let now = entries(&b);
         assert_eq!(now.len(), 1, "{now:?}");
         assert_eq!(now[0].1, Link::READY, "a new connection: {now:?}");
     }
@@ -1084,28 +1204,27 @@ mod tests {
         let b = backend(&server);
         let io = crate::blocking::io_handle().unwrap();
         let b2 = b.clone();
-        let (ok, none, slots_there) = crate::blocking::block_on(io.spawn(async move {
+        let (ok, none) = crate::blocking::block_on(io.spawn(async move {
             let ok = b2.ping().await.is_ok();
-            let none = b2.caller.as_ref().unwrap().checkout().is_none();
-            (ok, none, slots(&b2).len())
+            (ok, caller(&b2).checkout().is_none())
         }))
         .unwrap();
         assert!(ok && none);
-        assert_eq!(slots_there, 0, "a slot on the I/O runtime");
+        assert!(entries(&b).is_empty(), "an entry for the I/O runtime");
 
         let rt = runtime();
         rt.block_on(async {
             for _ in 0..3 {
                 crate::blocking::block_on(b.ping()).unwrap();
                 assert!(crate::blocking::block_on(async {
-                    b.caller.as_ref().unwrap().checkout().is_none()
+                    caller(&b).checkout().is_none()
                 }));
             }
         });
-        assert!(slots(&b).is_empty(), "{:?}", slots(&b));
+        assert!(entries(&b).is_empty(), "{:?}", entries(&b));
         // Outside any runtime.
         crate::blocking::block_on(b.ping()).unwrap();
-        assert!(b.caller.as_ref().unwrap().checkout().is_none());
-        assert!(slots(&b).is_empty());
+        assert!(caller(&b).checkout().is_none());
+        assert!(entries(&b).is_empty());
     }
 }
