@@ -29,8 +29,9 @@
 //! Off by default. Redis commands normally run on one connection owned by
 //! memocache's background I/O runtime, so every reply wakes the caller across
 //! runtimes. With `redis_caller_runtime` on, an async cached call polled by a
-//! tokio runtime uses a connection created in *that* runtime (one per worker
-//! thread, made once in the background), so replies wake the caller directly.
+//! tokio runtime uses a connection created in *that* runtime (one per
+//! runtime, shared by its worker threads, made once in the background), so
+//! replies wake the caller directly.
 //!
 //! Turn it on only if **every** tokio runtime that calls cached async
 //! functions has its I/O driver enabled: `#[tokio::main]`, `#[tokio::test]`,
