@@ -487,15 +487,18 @@ impl Manager {
     /// Backend failures.
     pub async fn read(&self, key: &EntryKey) -> Result<Read> {
         let prefix = &self.config.prefix;
-        let gen_key = generation_key(prefix, &key.namespace);
         let mut guess = self.cached_generation(&key.namespace);
+        // The generation key, then the entry's key at the guessed generation.
+        let mut keys = [
+            generation_key(prefix, &key.namespace),
+            key.render(prefix, guess),
+        ];
         for _ in 0..2 {
-            let keys = [gen_key.clone(), key.render(prefix, guess)];
             let mut values = self.backend.get_many(&keys).await?;
             let raw = values.pop().flatten();
             let live = match values.pop().flatten() {
                 Some(g) => parse_generation(&g)?,
-                None => self.start_generation(&gen_key).await?,
+                None => self.start_generation(&keys[0]).await?,
             };
             if live == guess {
                 let [_, full_key] = keys;
@@ -508,12 +511,14 @@ impl Manager {
             }
             self.remember_generation(&key.namespace, live);
             guess = live;
+            keys[1] = key.render(prefix, guess);
         }
         // The generation moved twice during this call: a miss under the
         // newest one is the right answer.
+        let [_, full_key] = keys;
         Ok(Read {
             generation: guess,
-            full_key: key.render(prefix, guess),
+            full_key,
             raw: None,
             settled: false,
         })
@@ -696,10 +701,11 @@ impl Manager {
                 );
             }
         };
-        let written = Bytes::copy_from_slice(&bytes[..STAMP_END]);
-        let stamp = Expect::Prefix(written.clone());
+        // The entry's stamp, for a write that must find it still there
+        // (made on a miss or a refresh only: a hit needs none).
+        let written = || Bytes::copy_from_slice(&bytes[..STAMP_END]);
         if header.kind == Kind::Tombstone {
-            return miss(stamp, false, header.stamp);
+            return miss(Expect::Prefix(written()), false, header.stamp);
         }
         match envelope::decode_value::<V>(&header, bytes) {
             Ok(value) if early_refresh.is_some_and(|beta| refresh_early(&header, beta)) => {
@@ -707,7 +713,7 @@ impl Manager {
                 // it expired meanwhile; a removal's tombstone still wins.
                 let target = Target {
                     full_key: read.full_key.clone(),
-                    expect: Expect::PrefixOrAbsent(written),
+                    expect: Expect::PrefixOrAbsent(written()),
                     corrupt: false,
                 };
                 Observed::Refresh(value, time_left(&header), target)
@@ -715,7 +721,7 @@ impl Manager {
             Ok(value) => Observed::Hit(value, time_left(&header)),
             Err(e) => {
                 self.stats.corrupt(&read.full_key, &e);
-                miss(stamp, true, header.stamp)
+                miss(Expect::Prefix(written()), true, header.stamp)
             }
         }
     }

@@ -265,13 +265,46 @@ impl EntryKey {
 
     /// The full key under `generation`.
     pub fn render(&self, prefix: &Name, generation: u64) -> String {
-        format!("{prefix}:{}:{generation}:{}", self.namespace, self.tail)
+        // Sized once and written piece by piece: this runs on every
+        // backend read, where `format!` would regrow the string.
+        let (prefix, namespace) = (prefix.as_str(), self.namespace.as_str());
+        let mut key = String::with_capacity(prefix.len() + namespace.len() + self.tail.len() + 23);
+        key.push_str(prefix);
+        key.push(':');
+        key.push_str(namespace);
+        key.push(':');
+        push_decimal(&mut key, generation);
+        key.push(':');
+        key.push_str(&self.tail);
+        key
     }
+}
+
+/// Appends `n` in decimal.
+fn push_decimal(out: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.extend(digits[at..].iter().map(|&d| char::from(d)));
 }
 
 /// The key holding a namespace's current generation.
 pub fn generation_key(prefix: &Name, namespace: &Name) -> String {
-    format!("{prefix}:{namespace}:gen")
+    let (prefix, namespace) = (prefix.as_str(), namespace.as_str());
+    let mut key = String::with_capacity(prefix.len() + namespace.len() + 5);
+    key.push_str(prefix);
+    key.push(':');
+    key.push_str(namespace);
+    key.push_str(":gen");
+    key
 }
 
 /// The pattern matching every entry of `namespace` at `generation`, for `SCAN`.
@@ -328,6 +361,19 @@ mod tests {
             generation_key(&prefix, &key.namespace),
             "memocache:users:gen"
         );
+    }
+
+    #[test]
+    fn rendered_generations_are_plain_decimals() {
+        let prefix = Name::new("p").unwrap();
+        let digest = KeyHasher::default().digest(&7u8).unwrap();
+        let key = EntryKey::new(Name::new("ns").unwrap(), "f", None, digest);
+        for generation in [0, 7, 10, 99, 1_700_000_000_000_000, u64::MAX] {
+            assert_eq!(
+                key.render(&prefix, generation),
+                format!("p:ns:{generation}:{}", key.tail)
+            );
+        }
     }
 
     #[test]
