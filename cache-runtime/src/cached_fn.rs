@@ -504,9 +504,7 @@ fn local_hit<V: Clone + Send + Sync + 'static>(
             Some(tier) => tier.as_ref()?.get::<V>()?,
             None => first_tier::<V>(spec)?,
         };
-        let value = tier.lookup(args)?;
-        tier.count_hit();
-        Some(value)
+        tier.lookup(args)
     }
 }
 

@@ -40,18 +40,24 @@ impl PerThread {
     #[inline]
     pub(crate) fn add(&self) {
         match thread_slot::index() {
-            // The only writer of this line (an index passes between
-            // threads through a mutex, which orders their writes).
-            Some(i) => {
-                let line = &self.lines[i].0;
-                line.store(
-                    line.load(Ordering::Relaxed).wrapping_add(1),
-                    Ordering::Relaxed,
-                );
-            }
+            Some(i) => self.add_at(i),
             None => {
                 self.lines[MAX_THREADS].0.fetch_add(1, Ordering::Relaxed);
             }
+        }
+    }
+
+    /// Adds one for the thread holding index `i` (the caller).
+    #[inline]
+    pub(crate) fn add_at(&self, i: usize) {
+        // The only writer of this line (an index passes between threads
+        // through a mutex, which orders their writes).
+        if let Some(line) = self.lines.get(i) {
+            let line = &line.0;
+            line.store(
+                line.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
         }
     }
 

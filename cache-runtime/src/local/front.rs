@@ -20,6 +20,7 @@
 
 use super::args::{FrontKey, Query};
 use super::clock::{self, Millis};
+use crate::stats::PerThread;
 use crate::thread_slot::{self, MAX_THREADS};
 use std::cell::UnsafeCell;
 
@@ -79,24 +80,31 @@ impl<V: Clone> Fronts<V> {
     /// and when this thread is already in a front (a `Clone` or `Drop` of a
     /// value that calls a cached function).
     #[inline]
-    fn with<R>(&self, f: impl FnOnce(&mut Option<Box<Front<V>>>) -> R) -> Option<R> {
+    fn with<R>(&self, f: impl FnOnce(&mut Option<Box<Front<V>>>, usize) -> R) -> Option<R> {
         thread_slot::enter(|index| {
             let cell = self.cells.get(index)?;
             // SAFETY: this thread holds the index (see the `Sync` impl)
             // and is not in another borrow of the cell (`enter`).
-            Some(f(unsafe { &mut *cell.0.get() }))
+            Some(f(unsafe { &mut *cell.0.get() }, index))
         })
         .flatten()
     }
 
     /// The value for `args` (hashed to `hash`), if this thread's front has
-    /// it from epoch `epoch` and it has not expired.
+    /// it from epoch `epoch` and it has not expired; counted in `hits` (at
+    /// this thread's index, known here already).
     #[inline]
-    pub(crate) fn get(&self, hash: u64, args: Query<'_>, epoch: u64) -> Option<V> {
+    pub(crate) fn get(
+        &self,
+        hash: u64,
+        args: Query<'_>,
+        epoch: u64,
+        hits: Option<&PerThread>,
+    ) -> Option<V> {
         // The clone is written once, into `found`: a value passed out
         // through nested `Option`s is copied several times on the way.
         let mut found = None;
-        self.with(|front| {
+        self.with(|front, index| {
             let Some(front) = front else { return };
             let entry = front
                 .set(hash)
@@ -106,6 +114,9 @@ impl<V: Clone> Fronts<V> {
             if let Some(entry) = entry {
                 if entry.epoch == epoch && clock::is_before(entry.expires_at) {
                     found = Some(entry.value.clone());
+                    if let Some(hits) = hits {
+                        hits.add_at(index);
+                    }
                 }
             }
         });
@@ -114,7 +125,7 @@ impl<V: Clone> Fronts<V> {
 
     /// Keeps `value` for `args` in this thread's front, as read at `epoch`.
     pub(crate) fn put(&self, hash: u64, args: Query<'_>, value: V, expires_at: Millis, epoch: u64) {
-        self.with(|front| {
+        self.with(|front, _| {
             let front = front.get_or_insert_with(|| {
                 Box::new(Front {
                     slots: std::array::from_fn(|_| None),
@@ -155,26 +166,30 @@ mod tests {
         let fronts: Fronts<u32> = Fronts::new();
         // A lone integer and bytes are different keys.
         fronts.put(9, Query::Int(1), 5, clock::now() + 60_000, 2);
-        assert_eq!(fronts.get(9, Query::Int(1), 2), Some(5));
-        assert_eq!(fronts.get(9, Query::Int(2), 2), None);
-        assert_eq!(fronts.get(9, B(&[0x10, 1]), 2), None);
+        assert_eq!(fronts.get(9, Query::Int(1), 2, None), Some(5));
+        assert_eq!(fronts.get(9, Query::Int(2), 2, None), None);
+        assert_eq!(fronts.get(9, B(&[0x10, 1]), 2, None), None);
         let far = clock::now() + 60_000;
         fronts.put(7, B(b"a"), 1, far, 2);
-        assert_eq!(fronts.get(7, B(b"a"), 2), Some(1));
-        assert_eq!(fronts.get(7, B(b"a"), 4), None, "another epoch");
-        assert_eq!(fronts.get(7, B(b"b"), 2), None, "other arguments, same set");
-        assert_eq!(fronts.get(8, B(b"a"), 2), None);
+        assert_eq!(fronts.get(7, B(b"a"), 2, None), Some(1));
+        assert_eq!(fronts.get(7, B(b"a"), 4, None), None, "another epoch");
+        assert_eq!(
+            fronts.get(7, B(b"b"), 2, None),
+            None,
+            "other arguments, same set"
+        );
+        assert_eq!(fronts.get(8, B(b"a"), 2, None), None);
         // Two more in the same set: the oldest leaves.
         fronts.put(7 + SETS as u64, B(b"b"), 2, far, 2);
-        assert_eq!(fronts.get(7, B(b"a"), 2), Some(1));
+        assert_eq!(fronts.get(7, B(b"a"), 2, None), Some(1));
         fronts.put(7 + 2 * SETS as u64, B(b"c"), 3, far, 2);
-        assert_eq!(fronts.get(7 + SETS as u64, B(b"b"), 2), Some(2));
-        assert_eq!(fronts.get(7 + 2 * SETS as u64, B(b"c"), 2), Some(3));
-        assert_eq!(fronts.get(7, B(b"a"), 2), None, "evicted");
+        assert_eq!(fronts.get(7 + SETS as u64, B(b"b"), 2, None), Some(2));
+        assert_eq!(fronts.get(7 + 2 * SETS as u64, B(b"c"), 2, None), Some(3));
+        assert_eq!(fronts.get(7, B(b"a"), 2, None), None, "evicted");
         std::thread::scope(|s| {
-            s.spawn(|| assert_eq!(fronts.get(7, B(b"a"), 2), None, "another thread"));
+            s.spawn(|| assert_eq!(fronts.get(7, B(b"a"), 2, None), None, "another thread"));
         });
         fronts.put(7, B(b"x"), 9, clock::now().saturating_sub(1), 2);
-        assert_eq!(fronts.get(7, B(b"x"), 2), None, "expired");
+        assert_eq!(fronts.get(7, B(b"x"), 2, None), None, "expired");
     }
 }

@@ -82,19 +82,11 @@ impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
         }
     }
 
-    /// Counts the hits that callers report with [`count_hit`](Self::count_hit) in `hits`.
+    /// Counts this tier's hits in `hits`.
     #[must_use]
     pub(crate) fn counting_hits_in(mut self, hits: Arc<PerThread>) -> Self {
         self.hits = Some(hits);
         self
-    }
-
-    /// Counts one hit answered by this tier.
-    #[inline]
-    pub fn count_hit(&self) {
-        if let Some(hits) = &self.hits {
-            hits.add();
-        }
     }
 
     /// The current epoch: note it before reading the backend.
@@ -105,6 +97,7 @@ impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
     /// The value for the key arguments whose canonical bytes are `args`:
     /// from this thread's front, else from the shared map (and then copied
     /// to the front, if no invalidation overlapped the read; see `front`).
+    /// A hit is counted in the manager's statistics.
     #[inline]
     pub fn get(&self, args: &[u8]) -> Option<V> {
         self.lookup(Query::Bytes(args))
@@ -121,10 +114,14 @@ impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
     pub(crate) fn lookup(&self, args: Query<'_>) -> Option<V> {
         let hash = self.map.hash_query(args);
         let epoch = self.epoch();
-        if let Some(value) = self.fronts.get(hash, args, epoch) {
+        if let Some(value) = self.fronts.get(hash, args, epoch, self.hits.as_deref()) {
             return Some(value);
         }
-        self.lookup_shared(hash, args, epoch)
+        let value = self.lookup_shared(hash, args, epoch)?;
+        if let Some(hits) = &self.hits {
+            hits.add();
+        }
+        Some(value)
     }
 
     /// [`lookup`](Self::lookup) past this thread's front.
