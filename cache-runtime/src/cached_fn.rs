@@ -225,6 +225,7 @@ impl Spec {
             canonical: Buf::new(),
             failed: None,
             lone_int: None,
+            looked_locally: std::cell::Cell::new(false),
         }
     }
 }
@@ -245,7 +246,10 @@ impl Spec {
 /// string. They are built on a miss only. A first argument that is an
 /// integer is not even encoded until a second argument comes, or the bytes
 /// are needed: a lone integer (the usual id) keys the per-thread fronts of
-/// the local tier as itself.
+/// the local tier as itself. (So a first argument that is not an integer is
+/// serialized twice: once to find that out, at its first serializer call,
+/// and once to encode it. Keep `Serialize` impls of key arguments free of
+/// side effects.)
 #[derive(Debug)]
 pub struct KeyArgs<'a> {
     spec: &'a Spec,
@@ -254,6 +258,8 @@ pub struct KeyArgs<'a> {
     /// The first argument, an integer not yet encoded (then `canonical` is
     /// empty).
     lone_int: Option<i128>,
+    /// The local tier was asked already (by [`cached_locally`]) and missed.
+    looked_locally: std::cell::Cell<bool>,
 }
 
 impl KeyArgs<'_> {
@@ -486,9 +492,10 @@ where
 /// The driver's future is then never built.
 #[inline]
 pub fn cached_locally<S: Shape>(spec: &'static Spec, key: &KeyArgs<'static>) -> Option<S::Output> {
-    key.query()
-        .and_then(local_hit::<S::Stored>(spec))
-        .map(S::output)
+    let hit = key.query().and_then(local_hit::<S::Stored>(spec));
+    // A miss is not looked up again by the driver.
+    key.looked_locally.set(hit.is_none());
+    hit.map(S::output)
 }
 
 /// The value of the local tier of `spec` for the arguments `args`, counted
@@ -531,7 +538,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = S::Output>,
 {
-    if look_locally {
+    if look_locally && !key.looked_locally.get() {
         if let Some(hit) = key.query().and_then(local_hit::<S::Stored>(spec)) {
             return S::output(hit);
         }

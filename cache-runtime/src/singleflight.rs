@@ -193,11 +193,26 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
-    async fn run(flights: &Flights, runs: &AtomicUsize) -> u64 {
+    /// One caller; a leader computes for 20 ms, and also until `arrived`
+    /// reaches `all` (when given), so that callers spawned late on a busy
+    /// machine still find the flight under way.
+    async fn run_until(
+        flights: &Flights,
+        runs: &AtomicUsize,
+        arrived: Option<(&AtomicUsize, usize)>,
+    ) -> u64 {
+        if let Some((arrived, _)) = arrived {
+            arrived.fetch_add(1, Ordering::SeqCst);
+        }
         match flights.join("k".into()).await {
             Joined::Done(v) => *v.unwrap().downcast_ref::<u64>().unwrap(),
             Joined::Leader(leader) => {
                 runs.fetch_add(1, Ordering::SeqCst);
+                if let Some((arrived, all)) = arrived {
+                    while arrived.load(Ordering::SeqCst) < all {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 leader.publish(Some(Arc::new(7u64)), None);
                 7
@@ -209,10 +224,11 @@ mod tests {
     async fn one_computation_for_many_callers() {
         let flights = Arc::new(Flights::default());
         let runs = Arc::new(AtomicUsize::new(0));
+        let arrived = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..200)
             .map(|_| {
-                let (f, r) = (flights.clone(), runs.clone());
-                tokio::spawn(async move { run(&f, &r).await })
+                let (f, r, a) = (flights.clone(), runs.clone(), arrived.clone());
+                tokio::spawn(async move { run_until(&f, &r, Some((&a, 200))).await })
             })
             .collect();
         for t in tasks {

@@ -52,7 +52,8 @@ impl PerThread {
     pub(crate) fn add_at(&self, i: usize) {
         // The only writer of this line (an index passes between threads
         // through a mutex, which orders their writes).
-        if let Some(line) = self.lines.get(i) {
+        // Not the shared last line: that one needs atomic adds.
+        if let Some(line) = self.lines[..MAX_THREADS].get(i) {
             let line = &line.0;
             line.store(
                 line.load(Ordering::Relaxed).wrapping_add(1),

@@ -2,7 +2,10 @@
 //! without encoding them: a serde `Serializer` that accepts an integer (or a
 //! newtype around one) and refuses anything else at its first call. For an
 //! integer type it compiles to a move; for other types it stops at once.
-//! A lone integer argument then keys the local tier as itself (see
+//! (Like the canonical encoder, it says it is human-readable, the default:
+//! a type that serializes differently for compact formats is probed as the
+//! encoder sees it.) A lone integer argument then keys the local tier as
+//! itself (see
 //! `cached_fn::KeyArgs`), and its canonical bytes are written only on a
 //! local miss.
 
@@ -86,6 +89,10 @@ impl ser::Serializer for Probe {
         value.serialize(self)
     }
     fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> R {
+        Err(NotInt)
+    }
+    // Refused without formatting the value first (the default would).
+    fn collect_str<T: std::fmt::Display + ?Sized>(self, _: &T) -> R {
         Err(NotInt)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(

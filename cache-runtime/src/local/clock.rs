@@ -23,7 +23,8 @@
 //! clock's, since a starved thread lags more than a late kernel tick. So an
 //! entry may outlive its expiry only if the ticker went unscheduled for a
 //! whole second while readers ran (a local tier's TTL bounds staleness as a
-//! backstop: invalidations, not expiry, keep it coherent).
+//! backstop: invalidations, not expiry, keep it coherent). A process made by
+//! `fork` has no ticker: there the clocks above decide.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -116,23 +117,44 @@ fn ticker_says_before(expires_at: Millis) -> bool {
         wake_ticker();
         return false;
     }
-    // Written once per tick at most: the line stays shared between readers.
-    if !READ.load(Ordering::Relaxed) {
+    let before = tick.saturating_add(TICKER_MARGIN) < expires_at;
+    // Only answers the ticker gave keep it awake (a tier whose entries never
+    // have a second left lets it sleep). Written once per tick at most: the
+    // line stays shared between readers.
+    if before && !READ.load(Ordering::Relaxed) {
         READ.store(true, Ordering::Relaxed);
     }
-    tick.saturating_add(TICKER_MARGIN) < expires_at
+    before
 }
 
 /// Starts the ticker (once per process; it sleeps until read). Without a
 /// ticker (a thread could not be started) the clocks above decide.
 pub(crate) fn start_ticker() {
     TICKER.get_or_init(|| {
+        forget_ticker_in_forked_children();
         std::thread::Builder::new()
             .name("memocache-clock".into())
             .spawn(tick)
             .map(|handle| handle.thread().clone())
             .ok()
     });
+}
+
+/// A child process made by `fork` has no ticker thread, and the time it
+/// inherits would never move: it says `STOPPED` there (and readers use the
+/// clocks; waking a thread that is not there does nothing).
+fn forget_ticker_in_forked_children() {
+    #[cfg(unix)]
+    {
+        extern "C" fn child() {
+            TICK.store(STOPPED, Ordering::Relaxed);
+        }
+        // SAFETY: registers a handler that only stores to an atomic, which
+        // is async-signal-safe, as a handler run after `fork` must be.
+        unsafe {
+            libc::pthread_atfork(None, None, Some(child));
+        }
+    }
 }
 
 #[cold]

@@ -40,8 +40,8 @@ struct Entry<V> {
 
 struct Front<V> {
     /// Set `i` is `slots[i * WAYS..][..WAYS]`, most recently filled first.
-    /// Inline (the front itself is boxed): one pointer less to follow.
-    slots: [Option<Entry<V>>; SETS * WAYS],
+    /// A fixed-size array: its bound is known, and one load less than a slice.
+    slots: Box<[Option<Entry<V>>; SETS * WAYS]>,
 }
 
 impl<V> Front<V> {
@@ -53,7 +53,7 @@ impl<V> Front<V> {
 }
 
 #[repr(align(128))]
-struct Cell<V>(UnsafeCell<Option<Box<Front<V>>>>);
+struct Cell<V>(UnsafeCell<Option<Front<V>>>);
 
 /// The fronts of one tier, one per thread index.
 pub(crate) struct Fronts<V> {
@@ -64,8 +64,7 @@ pub(crate) struct Fronts<V> {
 // that holds index `i` (see `thread_slot`), and an index passes from an
 // exiting thread to a new one through a mutex, which orders the accesses. So
 // no cell is accessed by two threads at once; `V: Send` lets a value move to
-// the thread that next holds the index, `V: Sync` is required because values
-// are cloned from the shared map by many threads.
+// the thread that next holds the index.
 unsafe impl<V: Send> Sync for Fronts<V> {}
 unsafe impl<V: Send> Send for Fronts<V> {}
 
@@ -80,7 +79,7 @@ impl<V: Clone> Fronts<V> {
     /// and when this thread is already in a front (a `Clone` or `Drop` of a
     /// value that calls a cached function).
     #[inline]
-    fn with<R>(&self, f: impl FnOnce(&mut Option<Box<Front<V>>>, usize) -> R) -> Option<R> {
+    fn with<R>(&self, f: impl FnOnce(&mut Option<Front<V>>, usize) -> R) -> Option<R> {
         thread_slot::enter(|index| {
             let cell = self.cells.get(index)?;
             // SAFETY: this thread holds the index (see the `Sync` impl)
@@ -126,11 +125,14 @@ impl<V: Clone> Fronts<V> {
     /// Keeps `value` for `args` in this thread's front, as read at `epoch`.
     pub(crate) fn put(&self, hash: u64, args: Query<'_>, value: V, expires_at: Millis, epoch: u64) {
         self.with(|front, _| {
-            let front = front.get_or_insert_with(|| {
-                Box::new(Front {
-                    slots: std::array::from_fn(|_| None),
-                })
-            });
+            if front.is_none() {
+                // Built on the heap: an array of entries this size (tens of
+                // KiB for larger values) would otherwise pass through the
+                // stack. (The conversion cannot fail: the lengths match.)
+                let slots: Box<[Option<Entry<V>>]> = (0..SETS * WAYS).map(|_| None).collect();
+                *front = slots.try_into().ok().map(|slots| Front { slots });
+            }
+            let Some(front) = front else { return };
             let set = front.set(hash);
             // Same arguments: refresh in place, keeping their bytes.
             if let Some(entry) = set
