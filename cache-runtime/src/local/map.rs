@@ -17,6 +17,7 @@
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use hashbrown::HashTable;
 use parking_lot::RwLock;
@@ -32,7 +33,9 @@ struct Slot<V> {
     args: ArgBytes,
     hash: u64,
     digest: Digest,
-    value: V,
+    /// Shared, so that no `Clone` or `Drop` of the user's type runs under a
+    /// shard's lock (one that calls a cached function could deadlock).
+    value: Arc<V>,
     expires_at: Millis,
     last_used: AtomicU64,
 }
@@ -99,7 +102,7 @@ impl<V: Clone> TierMap<V> {
 
     /// The live value for `args` (whose hash is `hash`), and its expiry.
     #[inline]
-    pub(crate) fn get(&self, hash: u64, args: &[u8]) -> Option<(V, Millis)> {
+    pub(crate) fn get(&self, hash: u64, args: &[u8]) -> Option<(Arc<V>, Millis)> {
         let shard = self.shard(hash).read();
         let slot = shard.by_args.find(hash, |s| s.args.is(args))?;
         if !clock::is_before(slot.expires_at) {
@@ -111,7 +114,7 @@ impl<V: Clone> TierMap<V> {
         if slot.last_used.load(Ordering::Relaxed) != second {
             slot.last_used.store(second, Ordering::Relaxed);
         }
-        Some((slot.value.clone(), slot.expires_at))
+        Some((Arc::clone(&slot.value), slot.expires_at))
     }
 
     /// Keeps `value` for `args` (whose key has `digest`) for `ttl_ms`.
@@ -123,16 +126,19 @@ impl<V: Clone> TierMap<V> {
             args: ArgBytes::new(args),
             hash,
             digest,
-            value,
+            value: Arc::new(value),
             expires_at: now.saturating_add(ttl_ms),
             last_used: AtomicU64::new(now / 1000),
         };
+        // What leaves the map is dropped after the lock is released.
+        let mut gone = Vec::new();
         let mut guard = self.shard(hash).write();
         let shard = &mut *guard;
         match shard.by_args.find_mut(hash, |s| s.args.is(args)) {
             Some(old) => {
                 // Same arguments, so the same digest: the index stands.
-                *old = slot;
+                gone.push(std::mem::replace(old, slot));
+                drop(guard);
                 return;
             }
             None => {
@@ -143,14 +149,16 @@ impl<V: Clone> TierMap<V> {
             }
         }
         while shard.by_args.len() > self.per_shard {
-            if !self.evict_one(shard, args, now) {
-                break;
+            match self.evict_one(shard, args, now) {
+                Some(slot) => gone.push(slot),
+                None => break,
             }
         }
+        drop(guard);
     }
 
-    /// Evicts one entry other than `keep`'s.
-    fn evict_one(&self, shard: &mut Shard<V>, keep: &[u8], now: Millis) -> bool {
+    /// Evicts one entry other than `keep`'s, and returns it.
+    fn evict_one(&self, shard: &mut Shard<V>, keep: &[u8], now: Millis) -> Option<Slot<V>> {
         let victim = shard
             .by_args
             .iter()
@@ -165,17 +173,14 @@ impl<V: Clone> TierMap<V> {
                 }
             })
             .map(|s| (s.hash, s.args.clone()));
-        let Some((hash, args)) = victim else {
-            return false;
-        };
-        if let Ok(entry) = shard
+        let (hash, args) = victim?;
+        let (slot, _) = shard
             .by_args
             .find_entry(hash, |s| s.args.is(args.as_slice()))
-        {
-            let (slot, _) = entry.remove();
-            self.unindex(shard, &slot.digest);
-        }
-        true
+            .ok()?
+            .remove();
+        self.unindex(shard, &slot.digest);
+        Some(slot)
     }
 
     fn unindex(&self, shard: &mut Shard<V>, digest: &Digest) {
@@ -202,12 +207,16 @@ impl<V: Clone> TierMap<V> {
             }
             let mut guard = lock.write();
             let shard = &mut *guard;
+            let mut gone = None;
             if let Ok(entry) = shard.by_digest.find_entry(dhash, |(d, _)| d == digest) {
                 let ((_, hash), _) = entry.remove();
                 if let Ok(slot) = shard.by_args.find_entry(hash, |s| s.digest == *digest) {
-                    slot.remove();
+                    gone = Some(slot.remove().0);
                 }
             }
+            // Dropped after the lock is released.
+            drop(guard);
+            drop(gone);
         }
     }
 
@@ -215,8 +224,11 @@ impl<V: Clone> TierMap<V> {
     pub(crate) fn clear(&self) {
         for lock in self.shards.iter() {
             let mut shard = lock.0.write();
-            shard.by_args.clear();
+            let gone = std::mem::take(&mut shard.by_args);
             shard.by_digest.clear();
+            // The values are dropped after the lock is released.
+            drop(shard);
+            drop(gone);
         }
     }
 
@@ -241,7 +253,7 @@ mod tests {
     }
 
     fn get<V: Clone>(m: &TierMap<V>, n: u64) -> Option<V> {
-        m.get(m.hash(&args(n)), &args(n)).map(|(v, _)| v)
+        m.get(m.hash(&args(n)), &args(n)).map(|(v, _)| (*v).clone())
     }
 
     #[test]

@@ -134,7 +134,9 @@ impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
                 (&int[..], self.map.hash(&int))
             }
         };
-        let (value, expires_at) = self.map.get(map_hash, bytes)?;
+        let (shared, expires_at) = self.map.get(map_hash, bytes)?;
+        // Cloned out of the map's lock (see `map`).
+        let value = V::clone(&shared);
         if self.epoch() == epoch {
             self.fronts
                 .put(hash, args, value.clone(), expires_at, epoch);
@@ -447,6 +449,68 @@ mod tests {
         t.remove(&crate::key::EntryKey::new(Name::new("ns").unwrap(), "f", None, d(1)).tail);
         assert_eq!(t.get_int(1), None);
         assert_eq!(t.get(&args(1)), None);
+    }
+
+    /// A value whose `Clone` and `Drop` use the tier it is in, as a value
+    /// that calls a cached function would.
+    #[derive(Debug, PartialEq)]
+    struct Reentrant(u8);
+
+    thread_local! {
+        static REENTER: std::cell::RefCell<Option<Arc<LocalTier<Reentrant>>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    fn reenter() {
+        let tier = REENTER.with(|t| t.borrow_mut().take());
+        if let Some(t) = tier {
+            // Writes and reads, in every shard: some share the caller's.
+            for n in 100..140 {
+                t.insert(&args(n), d(n), Reentrant(n), t.epoch(), None);
+                let _ = t.get(&args(n));
+            }
+            t.remove(&crate::key::EntryKey::new(Name::new("ns").unwrap(), "f", None, d(100)).tail);
+            REENTER.with(|slot| *slot.borrow_mut() = Some(t));
+        }
+    }
+
+    impl Clone for Reentrant {
+        fn clone(&self) -> Self {
+            reenter();
+            Reentrant(self.0)
+        }
+    }
+
+    impl Drop for Reentrant {
+        fn drop(&mut self) {
+            reenter();
+        }
+    }
+
+    #[test]
+    fn a_value_that_uses_its_tier_in_clone_or_drop_does_not_deadlock() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let t = Arc::new(LocalTier::<Reentrant>::new(
+                Name::new("ns").unwrap(),
+                Duration::from_secs(60),
+            ));
+            REENTER.with(|slot| *slot.borrow_mut() = Some(t.clone()));
+            for n in 0..40 {
+                t.insert(&args(n), d(n), Reentrant(n), t.epoch(), None);
+                // Twice: from the shared map, then from this thread's front.
+                assert_eq!(t.get(&args(n)), Some(Reentrant(n)));
+                assert_eq!(t.get(&args(n)), Some(Reentrant(n)));
+                // Replaced, so the old value is dropped.
+                t.insert(&args(n), d(n), Reentrant(n), t.epoch(), None);
+            }
+            t.clear();
+            REENTER.with(|slot| slot.borrow_mut().take());
+            done.send(()).unwrap();
+        });
+        finished
+            .recv_timeout(Duration::from_secs(20))
+            .expect("a Clone or Drop that uses the tier deadlocked it");
     }
 
     #[test]
