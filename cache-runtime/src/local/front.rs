@@ -1,4 +1,4 @@
-//! Per-thread fronts of a local tier: a small two-way set-associative array
+//! Per-thread fronts of a local tier: a small four-way set-associative array
 //! per thread and tier (inline in one allocation) that answers repeated hits without touching any memory another
 //! thread writes, so hits scale with threads (a shared map's read lock is a
 //! write to a shared cache line, which threads then pass back and forth).
@@ -25,10 +25,11 @@ use crate::thread_slot::{self, MAX_THREADS};
 use std::cell::UnsafeCell;
 
 /// Sets per front (a power of two), of [`WAYS`] entries each.
-const SETS: usize = 128;
-/// Entries per set: two, so two hot keys that hash to one set do not keep
-/// replacing each other.
-const WAYS: usize = 2;
+const SETS: usize = 64;
+/// Entries per set: four, so that hot keys that hash to one set do not keep
+/// replacing each other (with two ways, 64 keys cycled through 128 sets
+/// usually had a set of three, which then missed on every call).
+const WAYS: usize = 4;
 
 struct Entry<V> {
     hash: u64,
@@ -181,12 +182,17 @@ mod tests {
             "other arguments, same set"
         );
         assert_eq!(fronts.get(8, B(b"a"), 2, None), None);
-        // Two more in the same set: the oldest leaves.
-        fronts.put(7 + SETS as u64, B(b"b"), 2, far, 2);
-        assert_eq!(fronts.get(7, B(b"a"), 2, None), Some(1));
-        fronts.put(7 + 2 * SETS as u64, B(b"c"), 3, far, 2);
-        assert_eq!(fronts.get(7 + SETS as u64, B(b"b"), 2, None), Some(2));
-        assert_eq!(fronts.get(7 + 2 * SETS as u64, B(b"c"), 2, None), Some(3));
+        // A set holds `WAYS` entries; one more and the oldest leaves.
+        let others: Vec<[u8; 1]> = (0..WAYS as u8).map(|i| [b'b' + i]).collect();
+        for (i, key) in others.iter().enumerate() {
+            let hash = 7 + (i as u64 + 1) * SETS as u64;
+            assert_eq!(fronts.get(7, B(b"a"), 2, None), Some(1), "still held");
+            fronts.put(hash, B(key), i as u32 + 2, far, 2);
+        }
+        for (i, key) in others.iter().enumerate() {
+            let hash = 7 + (i as u64 + 1) * SETS as u64;
+            assert_eq!(fronts.get(hash, B(key), 2, None), Some(i as u32 + 2));
+        }
         assert_eq!(fronts.get(7, B(b"a"), 2, None), None, "evicted");
         std::thread::scope(|s| {
             s.spawn(|| assert_eq!(fronts.get(7, B(b"a"), 2, None), None, "another thread"));
