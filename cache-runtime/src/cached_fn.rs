@@ -156,10 +156,19 @@ impl Spec {
     /// second instantiation of a generic function (one tier per static; its
     /// type is the first one's).
     #[inline]
-    fn local_tier<V: Clone + Send + Sync + 'static>(
-        &self,
-        manager: &Manager,
-    ) -> Option<&LocalTier<V>> {
+    fn local_tier<V: Clone + Send + Sync + 'static>(&self) -> Option<&LocalTier<V>> {
+        match self.local.get() {
+            Some(tier) => tier.as_ref()?.get::<V>(),
+            None => self.first_local_tier(),
+        }
+    }
+
+    /// [`local_tier`](Self::local_tier) on its first use: creates the tier
+    /// in the global cache (kept out of line, off the hit path).
+    #[cold]
+    #[inline(never)]
+    fn first_local_tier<V: Clone + Send + Sync + 'static>(&self) -> Option<&LocalTier<V>> {
+        let manager = global();
         self.local
             .get_or_init(|| {
                 // On an in-process backend every function keeps typed values
@@ -428,7 +437,7 @@ where
     Fut: Future<Output = S::Output>,
 {
     match mode {
-        Mode::Cached => cached_async::<S, F, Fut>(spec, key, store_if, compute, true).await,
+        Mode::Cached => cached_async::<S, F, Fut>(spec, key, store_if, compute).await,
         Mode::Refresh => {
             let out = compute().await;
             store_refreshed::<S>(spec, key.finish(), &out, store_if).await;
@@ -461,8 +470,8 @@ where
     // A local hit needs no executor: answer it before building one (and
     // inline, so that the arguments' bytes are not moved).
     if let Mode::Cached = mode {
-        if let Some(hit) = key.query().and_then(local_hit::<S::Stored>(spec)) {
-            return S::output(hit);
+        if let Some(out) = cached_locally::<S>(spec, &key) {
+            return out;
         }
     }
     call_sync_on::<S, F>(spec, mode, key, store_if, compute)
@@ -481,10 +490,7 @@ where
     F: FnOnce() -> S::Output,
 {
     let compute = move || std::future::ready(compute());
-    match mode {
-        Mode::Cached => block_on(cached_async::<S, _, _>(spec, key, store_if, compute, false)),
-        mode => block_on(call_async::<S, _, _>(spec, mode, key, store_if, compute)),
-    }
+    block_on(call_async::<S, _, _>(spec, mode, key, store_if, compute))
 }
 
 /// What `#[cached]` on an async fn calls before its driver: the output for
@@ -507,38 +513,24 @@ fn local_hit<V: Clone + Send + Sync + 'static>(
     move |args| {
         // No check that tiers are usable: while they are not, they are
         // empty (see `local`).
-        let tier = match spec.local.get() {
-            Some(tier) => tier.as_ref()?.get::<V>()?,
-            None => first_tier::<V>(spec)?,
-        };
-        tier.lookup(args)
+        spec.local_tier::<V>()?.lookup(args)
     }
 }
 
-/// The local tier of `spec`, created on this first call.
-#[cold]
-#[inline(never)]
-fn first_tier<V: Clone + Send + Sync + 'static>(
-    spec: &'static Spec,
-) -> Option<&'static LocalTier<V>> {
-    spec.local_tier::<V>(global())
-}
-
-/// A cached call; `look_locally`: whether to look in the local tier first
-/// (the sync driver already has).
+/// A cached call: the local tier first (unless [`cached_locally`] asked it
+/// already), then the backend.
 async fn cached_async<S, F, Fut>(
     spec: &'static Spec,
     key: KeyArgs<'static>,
     store_if: StoreIf<S::Output>,
     compute: F,
-    look_locally: bool,
 ) -> S::Output
 where
     S: Shape,
     F: FnOnce() -> Fut,
     Fut: Future<Output = S::Output>,
 {
-    if look_locally && !key.looked_locally.get() {
+    if !key.looked_locally.get() {
         if let Some(hit) = key.query().and_then(local_hit::<S::Stored>(spec)) {
             return S::output(hit);
         }
@@ -586,7 +578,7 @@ impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
         // The epoch first, then whether tiers are usable: a drop of the
         // subscription after this clears the tier, which moves the epoch and
         // turns this value away; one before it is seen here.
-        let tier = spec.local_tier::<V>(manager).and_then(|tier| {
+        let tier = spec.local_tier::<V>().and_then(|tier| {
             let epoch = tier.epoch();
             manager.local_tiers_usable().then_some((tier, epoch))
         });
