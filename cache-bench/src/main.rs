@@ -5,7 +5,7 @@
 //! cargo run --release -p memocache-bench              # full run, a few minutes
 //! cargo run --release -p memocache-bench -- --quick   # smoke run, tiny sizes
 //! cargo run --release -p memocache-bench -- --only redis,memory
-//! MEMOCACHE_REDIS_CALLER_RUNTIME=1 cargo run --release -p memocache-bench -- --only redis
+//! MEMOCACHE_REDIS_CALLER_RUNTIME=0 cargo run --release -p memocache-bench -- --only redis
 //! ```
 //!
 //! The global cache of a process is set up once, so each part runs in a
@@ -139,9 +139,9 @@ fn header(sizes: &Sizes) {
     println!(
         "memocache's Redis commands: {} (MEMOCACHE_REDIS_CALLER_RUNTIME={})",
         if redis_hits::caller_runtime() {
-            "on connections of the callers' runtimes"
+            "on connections of the callers' runtimes (the default)"
         } else {
-            "on its own I/O runtime's connection (the default)"
+            "on its own I/O runtime's connection"
         },
         redis_hits::caller_runtime()
     );

@@ -85,13 +85,16 @@ fn failed(what: &str, e: &dyn std::fmt::Debug) {
 }
 
 /// Whether memocache's Redis commands run on connections of the callers'
-/// runtimes (`MEMOCACHE_REDIS_CALLER_RUNTIME`, off by default), as the
-/// library reads it.
+/// runtimes (`MEMOCACHE_REDIS_CALLER_RUNTIME`, the library's default when
+/// unset), as the library reads it.
 pub fn caller_runtime() -> bool {
-    std::env::var("MEMOCACHE_REDIS_CALLER_RUNTIME").is_ok_and(|raw| {
-        memocache_runtime::config::parse_bool("MEMOCACHE_REDIS_CALLER_RUNTIME", &raw)
-            .expect("a valid MEMOCACHE_REDIS_CALLER_RUNTIME")
-    })
+    match std::env::var("MEMOCACHE_REDIS_CALLER_RUNTIME") {
+        Ok(raw) if !raw.trim().is_empty() => {
+            memocache_runtime::config::parse_bool("MEMOCACHE_REDIS_CALLER_RUNTIME", &raw)
+                .expect("a valid MEMOCACHE_REDIS_CALLER_RUNTIME")
+        }
+        _ => Config::default().redis_caller_runtime,
+    }
 }
 
 /// Runs every Redis measurement against the server at `url`.

@@ -9,9 +9,9 @@
 //! tokio runtime: no "cannot block inside a runtime" panic, because nothing
 //! calls tokio's `block_on`. Async callers simply `.await` the same futures.
 //!
-//! The one exception is opt-in: with the Redis setting "caller runtimes"
-//! (`Config::redis_caller_runtime`), async callers polled by a tokio runtime
-//! use connections created in that runtime. [`block_on`] marks the thread
+//! The one exception is the Redis setting "caller runtimes"
+//! (`Config::redis_caller_runtime`, on by default): async callers polled by
+//! a tokio runtime use connections created in that runtime. [`block_on`] marks the thread
 //! while it polls, so sync callers never use them: their driver task may
 //! sit on the very runtime the sync caller is blocking.
 

@@ -8,6 +8,8 @@
 //! `conformance`).
 
 pub mod disabled;
+#[cfg(feature = "redis")]
+mod io_probe;
 pub mod memory;
 #[cfg(feature = "redis")]
 pub mod redis;

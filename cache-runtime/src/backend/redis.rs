@@ -22,15 +22,15 @@
 //!   never blocks the server for long.
 //! - The URL's password never appears in `Debug` or logs.
 //!
-//! # Connections in the caller's runtime (opt-in)
+//! # Connections in the caller's runtime (on by default)
 //!
 //! With [`RedisOptions::caller_runtime`] (`Config::redis_caller_runtime`,
 //! `MEMOCACHE_REDIS_CALLER_RUNTIME`, `redis_caller_runtime` in
-//! `memocache.toml`), a command polled by a tokio runtime other than the I/O
-//! runtime, and not by memocache's own `blocking::block_on`, runs on a
-//! connection created in that runtime: its driver task and socket belong to
-//! the caller's runtime, so a reply wakes the caller without crossing
-//! runtimes.
+//! `memocache.toml`; on unless panics abort), a command polled by a tokio
+//! runtime other than the I/O runtime, and not by memocache's own
+//! `blocking::block_on`, runs on a connection created in that runtime: its
+//! driver task and socket belong to the caller's runtime, so a reply wakes
+//! the caller without crossing runtimes.
 //!
 //! - One `MultiplexedConnection` per runtime, shared by its threads (the
 //!   worker threads of a multi-thread runtime, or the thread of a
@@ -66,19 +66,19 @@
 //!   `blocking::block_on`, possibly blocking the very runtime that would
 //!   drive the connection) and futures polled outside any tokio runtime.
 //!
-//! It is **off by default** because it is safe only if every tokio runtime
-//! that polls cached async functions has its I/O driver enabled
-//! (`#[tokio::main]`, `#[tokio::test]`, `Builder::enable_all()` or
-//! `Builder::enable_io()`): creating a socket in a runtime built without
-//! `enable_io` panics inside tokio, and tokio offers no way to ask a runtime
-//! which drivers it has, nor to register a socket fallibly. memocache catches
-//! that panic in its connect task and keeps that runtime on the I/O
-//! connection, but the panic message is still printed (and with
-//! `panic = "abort"` nothing can catch it). The caller's timer is never
-//! used. Also keep cached async calls inside tasks of the runtime: a future
-//! polled by another executor while inside a current-thread runtime's
-//! context (`futures::executor::block_on` in a task) would wait on a driver
-//! nobody polls, until the budget ends it.
+//! A runtime built without its I/O driver cannot register a socket: tokio
+//! panics, and offers no way to ask a runtime which drivers it has, nor to
+//! register fallibly. So the connect task first probes its runtime with a
+//! throwaway socket (`io_probe`), catching tokio's panic without printing
+//! it; a runtime without I/O keeps using the I/O connection, and is never
+//! probed again. (The connect itself is guarded the same way, printed, for
+//! what the probe could not tell.) With `panic = "abort"` nothing can be
+//! caught: the setting is off by default there, and safe only if every
+//! runtime that polls cached async functions has I/O enabled. The caller's
+//! timer is never used. Also keep cached async calls inside tasks of the
+//! runtime: a future polled by another executor while inside a
+//! current-thread runtime's context (`futures::executor::block_on` in a
+//! task) would wait on a driver nobody polls, until the budget ends it.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -96,7 +96,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, IntoConnectionInfo, Script};
 use tokio::runtime::Handle;
 
-use super::{Backend, BoxFuture, Expect, KeyTtl, Listener};
+use super::{io_probe, Backend, BoxFuture, Expect, KeyTtl, Listener};
 use crate::config::RedisUrl;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -116,9 +116,8 @@ pub struct RedisOptions {
     /// instead of the system's roots.
     pub tls_ca_file: Option<std::path::PathBuf>,
     /// Whether async callers polled by a tokio runtime use connections
-    /// created in that runtime (see the module docs). Safe only if every
-    /// such runtime has I/O enabled; `false` keeps every command on the I/O
-    /// runtime's connection.
+    /// created in that runtime (see the module docs); `false` keeps every
+    /// command on the I/O runtime's connection.
     pub caller_runtime: bool,
 }
 
@@ -612,6 +611,15 @@ impl CallerConns {
         let task = runtime.spawn(async move {
             let watch = watch;
             let link = &*watch.0;
+            if io_probe::current_runtime_io() == io_probe::Io::Disabled {
+                tracing::debug!(
+                    server = %shown_as,
+                    "memocache: this tokio runtime has no I/O driver; its Redis calls use \
+                     memocache's I/O runtime"
+                );
+                link.set(Link::UNSUITABLE);
+                std::future::pending::<()>().await;
+            }
             match AssertUnwindSafe(timed).catch_unwind().await {
                 Ok(Ok(Ok(conn))) => {
                     let _ = link.conn.set(conn);
