@@ -79,6 +79,12 @@ impl<B: Backend> Backend for Guarded<B> {
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>> {
         self.guard(keys.len(), move || self.inner.get_many(keys))
     }
+    fn get_with_generation<'a>(
+        &'a self,
+        keys: &'a [String; 2],
+    ) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>> {
+        self.guard(keys.len(), move || self.inner.get_with_generation(keys))
+    }
     fn set_many<'a>(
         &'a self,
         items: &'a [(String, Bytes)],

@@ -494,7 +494,7 @@ impl Manager {
             key.render(prefix, guess),
         ];
         for _ in 0..2 {
-            let mut values = self.backend.get_many(&keys).await?;
+            let mut values = self.backend.get_with_generation(&keys).await?;
             let raw = values.pop().flatten();
             let live = match values.pop().flatten() {
                 Some(g) => parse_generation(&g)?,

@@ -86,6 +86,21 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// The values of `keys`, in order, read atomically (one `MGET`).
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>>;
 
+    /// The values of `[generation, entry]`, a namespace's generation key and
+    /// one entry key, as [`get_many`](Backend::get_many) reads them: the
+    /// answer must be what one atomic read of both keys would have returned
+    /// at some instant between the call and its reply. A backend that is
+    /// told of every change of the generation key, in order with its
+    /// replies (Redis client-side tracking), may answer the generation from
+    /// the value it last read and fetch the entry alone. The default is
+    /// `get_many`.
+    fn get_with_generation<'a>(
+        &'a self,
+        keys: &'a [String; 2],
+    ) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>> {
+        self.get_many(keys)
+    }
+
     /// Stores every `(key, value)` with `ttl` (`None`: no expiry).
     fn set_many<'a>(
         &'a self,
@@ -208,6 +223,12 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>> {
         (**self).get_many(keys)
+    }
+    fn get_with_generation<'a>(
+        &'a self,
+        keys: &'a [String; 2],
+    ) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>> {
+        (**self).get_with_generation(keys)
     }
     fn set_many<'a>(
         &'a self,

@@ -81,6 +81,7 @@
 //! task) would wait on a driver nobody polls, until the budget ends it.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -241,6 +242,11 @@ impl RedisBackend {
             .map_err(|e| Error::invalid(format!("bad Redis URL {}: {e}", options.url)))?;
         let tcp = info.tcp_settings().clone().set_nodelay(true);
         info = info.set_tcp_settings(tcp);
+        let resp3 = info
+            .redis_settings()
+            .clone()
+            .set_protocol(redis::ProtocolVersion::RESP3);
+        let tracked_client = client_for(info.clone().set_redis_settings(resp3), options)?;
         let client = client_for(info, options)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.connect_timeout))
@@ -256,6 +262,7 @@ impl RedisBackend {
             Arc::new(CallerConns {
                 id: NEXT.fetch_add(1, Ordering::Relaxed),
                 client: client.clone(),
+                tracked_client,
                 connect_timeout: options.connect_timeout,
                 io_runtime: handle.id(),
                 io: handle.clone(),
@@ -295,9 +302,14 @@ impl RedisBackend {
         let (caller, scripts) = (caller.clone(), self.scripts);
         Box::pin(async move {
             if let Some(lease) = caller.checkout() {
-                match op(Conn::Caller(lease.conn), scripts).await {
+                let Lease {
+                    conn,
+                    link,
+                    tracking,
+                } = lease;
+                match op(Conn::Caller(conn, tracking), scripts).await {
                     Err(e) if e.is_connection() || e.is_timeout() => {
-                        lease.link.set(Link::BROKEN);
+                        link.set(Link::BROKEN);
                         tracing::debug!(
                             server = %caller.shown_as,
                             error = %e,
@@ -331,8 +343,9 @@ impl RedisBackend {
 enum Conn {
     /// The I/O runtime's.
     Io(ConnectionManager),
-    /// One created in the caller's runtime.
-    Caller(MultiplexedConnection),
+    /// One created in the caller's runtime, and what tracks the generation
+    /// keys it read, if the server tracks them for it.
+    Caller(MultiplexedConnection, Option<Arc<Tracking>>),
 }
 
 impl redis::aio::ConnectionLike for Conn {
@@ -342,7 +355,7 @@ impl redis::aio::ConnectionLike for Conn {
     ) -> redis::RedisFuture<'a, redis::Value> {
         match self {
             Conn::Io(c) => c.req_packed_command(cmd),
-            Conn::Caller(c) => c.req_packed_command(cmd),
+            Conn::Caller(c, _) => c.req_packed_command(cmd),
         }
     }
 
@@ -354,14 +367,14 @@ impl redis::aio::ConnectionLike for Conn {
     ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
         match self {
             Conn::Io(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Caller(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Caller(c, _) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Conn::Io(c) => c.get_db(),
-            Conn::Caller(c) => c.get_db(),
+            Conn::Caller(c, _) => c.get_db(),
         }
     }
 }
@@ -371,6 +384,8 @@ struct CallerConns {
     /// Tells this backend's entries apart in the thread-locals.
     id: u64,
     client: redis::Client,
+    /// The same server, spoken to in RESP3 (for client-side tracking).
+    tracked_client: redis::Client,
     connect_timeout: Duration,
     /// Calls polled by the I/O runtime itself (background work) use its
     /// connection.
@@ -390,6 +405,7 @@ struct CallerConns {
 struct Lease {
     conn: MultiplexedConnection,
     link: Arc<Link>,
+    tracking: Option<Arc<Tracking>>,
 }
 
 impl Lease {
@@ -397,7 +413,102 @@ impl Lease {
         Lease {
             conn: conn.clone(),
             link: link.clone(),
+            tracking: link.tracking.get().cloned().flatten(),
         }
+    }
+}
+
+/// The generation keys a caller connection read under client-side tracking
+/// (`CLIENT TRACKING ON OPTIN`), which the server then reports changes of.
+///
+/// The server writes an invalidation message into this connection's stream
+/// as soon as a tracked key changes, so it arrives before the reply to any
+/// command the server ran after the change; redis-rs hands it to the push
+/// sender (which moves `changes` on) before it hands over any later reply.
+/// So a generation value read at `changes == n` is still the live one when
+/// a later reply arrives and `changes` is still `n`.
+#[derive(Default)]
+struct Tracking {
+    /// Moves on with every message the server pushes (invalidations) and
+    /// when the connection drops.
+    changes: AtomicU64,
+    /// Generation values read under tracking, each with `changes` as it was
+    /// before the read was sent.
+    known: parking_lot::RwLock<HashMap<String, (Bytes, u64)>>,
+}
+
+/// Generation keys remembered per connection before the list is cleared
+/// (namespaces are few; this only bounds a pathological use).
+const KNOWN_GENERATIONS: usize = 4096;
+
+impl Tracking {
+    fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The value of `generation` if it was read while `changes` was `at`.
+    fn known(&self, generation: &str, at: u64) -> Option<Bytes> {
+        let known = self.known.read();
+        let (value, read_at) = known.get(generation)?;
+        (*read_at == at).then(|| value.clone())
+    }
+
+    fn remember(&self, generation: &str, value: Bytes, at: u64) {
+        let mut known = self.known.write();
+        if known.len() >= KNOWN_GENERATIONS && !known.contains_key(generation) {
+            known.clear();
+        }
+        known.insert(generation.to_owned(), (value, at));
+    }
+}
+
+/// One [`Backend::get_with_generation`]: `MGET generation entry`, or, on a
+/// caller connection that tracks the generation key, `GET entry` alone
+/// while no change of the generation key was reported since it was read.
+struct GenerationRead {
+    generation: String,
+    entry: String,
+    mget: redis::Cmd,
+}
+
+impl GenerationRead {
+    async fn run(&self, conn: &mut Conn) -> Result<Vec<Option<Bytes>>> {
+        let tracking = match conn {
+            Conn::Caller(_, Some(tracking)) => tracking.clone(),
+            _ => return Ok(self.mget.query_async(conn).await?),
+        };
+        let before = tracking.changes();
+        if let Some(generation) = tracking.known(&self.generation, before) {
+            let entry: Option<Bytes> = redis::cmd("GET").arg(&self.entry).query_async(conn).await?;
+            if tracking.changes() == before {
+                return Ok(vec![Some(generation), entry]);
+            }
+        }
+        // Read both keys atomically, and have the server track the
+        // generation key for this connection: `CLIENT CACHING YES` applies
+        // to the command right after it (a pipeline is written in one
+        // piece), the `GET` of the generation key alone.
+        let before = tracking.changes();
+        let mut pipe = redis::pipe();
+        pipe.cmd("CLIENT")
+            .arg("CACHING")
+            .arg("YES")
+            .ignore()
+            .cmd("GET")
+            .arg(&self.generation)
+            .ignore()
+            .add_command(self.mget.clone());
+        let (values,): (Vec<Option<Bytes>>,) = pipe.query_async(conn).await?;
+        if tracking.changes() == before {
+            if let Some(Some(generation)) = values.first() {
+                tracking.remember(&self.generation, generation.clone(), before);
+            }
+        }
+        Ok(values)
     }
 }
 
@@ -441,6 +552,9 @@ struct Link {
     /// When a failed connect may be tried again; set before the state
     /// becomes FAILED.
     retry_at: OnceLock<Instant>,
+    /// Set before the state becomes READY: whether the server tracks keys
+    /// for the connection.
+    tracking: OnceLock<Option<Arc<Tracking>>>,
 }
 
 /// What a caller may do with a runtime's entry.
@@ -585,15 +699,41 @@ impl CallerConns {
         let io = crate::blocking::io_handle().ok()?;
         let link = Arc::new(Link::default());
         let watch = Watch(link.clone());
-        let client = self.client.clone();
+        let (client, tracked_client) = (self.client.clone(), self.tracked_client.clone());
         let connecting = async move {
             // No redis-rs timeouts: they would use the caller's timer.
             let config = AsyncConnectionConfig::new()
                 .set_connection_timeout(None)
                 .set_response_timeout(None);
-            client
-                .get_multiplexed_async_connection_with_config(&config)
+            // RESP3 with client-side tracking of the generation keys, so a
+            // hit reads its entry alone (see `Tracking`); RESP2 without it
+            // where the server or the user's ACL refuses either.
+            let tracking = Arc::new(Tracking::default());
+            let pushes = tracking.clone();
+            let tracked_config = config.clone().set_push_sender(move |_: redis::PushInfo| {
+                pushes.changed();
+                Ok::<(), std::convert::Infallible>(())
+            });
+            if let Ok(mut conn) = tracked_client
+                .get_multiplexed_async_connection_with_config(&tracked_config)
                 .await
+            {
+                let on: redis::RedisResult<()> = redis::cmd("CLIENT")
+                    .arg("TRACKING")
+                    .arg("ON")
+                    .arg("OPTIN")
+                    .query_async(&mut conn)
+                    .await;
+                match on {
+                    Ok(()) => return Ok((conn, Some(tracking))),
+                    Err(e) if e.is_io_error() || e.is_connection_dropped() => return Err(e),
+                    Err(_) => return Ok((conn, None)),
+                }
+            }
+            let conn = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            Ok((conn, None))
         };
         // The connect timeout is timed on the I/O runtime: the caller's
         // runtime may have no timer.
@@ -621,7 +761,8 @@ impl CallerConns {
                 std::future::pending::<()>().await;
             }
             match AssertUnwindSafe(timed).catch_unwind().await {
-                Ok(Ok(Ok(conn))) => {
+                Ok(Ok(Ok((conn, tracking)))) => {
+                    let _ = link.tracking.set(tracking);
                     let _ = link.conn.set(conn);
                     link.set(Link::READY);
                 }
@@ -742,6 +883,25 @@ impl Backend for RedisBackend {
                 }
                 Ok(out)
             }
+        })
+    }
+
+    fn get_with_generation<'a>(
+        &'a self,
+        keys: &'a [String; 2],
+    ) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>> {
+        if self.caller.is_none() {
+            return self.get_many(keys);
+        }
+        let [generation, entry] = keys.clone();
+        let read = Arc::new(GenerationRead {
+            generation,
+            entry,
+            mget: mget(keys),
+        });
+        self.run(Retry::Safe, move |mut conn, _| {
+            let read = read.clone();
+            async move { read.run(&mut conn).await }
         })
     }
 
