@@ -4,9 +4,11 @@
 //! # One cached call
 //!
 //! 1. [`Manager::read`]: one round trip reads the namespace's generation and
-//!    the entry under the generation this process last saw (`MGET gen key`).
-//!    If the generation moved on (a flush, maybe in another process), the
-//!    entry is read again under the live one.
+//!    the entry under the generation this process last saw
+//!    ([`Backend::get_with_generation`]: `MGET gen key`, or `GET key` alone
+//!    while Redis tracks the generation key for the connection). If the
+//!    generation moved on (a flush, maybe in another process), the entry is
+//!    read again under the live one.
 //! 2. A value entry that decodes is a hit. Anything else is a miss: no entry,
 //!    a tombstone left by a removal, or bytes that do not decode (counted,
 //!    then overwritten or deleted).

@@ -19,6 +19,7 @@ pub async fn run(backend: &dyn Backend, prefix: &str) {
     conditional_deletes(backend, prefix).await;
     counters(backend, prefix).await;
     generations_advance(backend, prefix).await;
+    reads_with_generation_follow_every_change(backend, prefix).await;
     scan_finds_prefix_only(backend, prefix).await;
     binary_values_roundtrip(backend, prefix).await;
     backend.ping().await.expect("ping");
@@ -200,6 +201,68 @@ async fn generations_advance(b: &dyn Backend, p: &str) {
         .unwrap();
     assert_eq!(b.advance(&key, 7).await.unwrap(), 7, "junk is replaced");
     b.delete(&[key]).await.unwrap();
+}
+
+/// `get_with_generation` answers what `get_many` would, through every kind
+/// of change of either key, however often it is asked in between (a
+/// backend that remembers the generation must notice each change).
+async fn reads_with_generation_follow_every_change(b: &dyn Backend, p: &str) {
+    let keys = [k(p, "rgen"), k(p, "rgen:entry")];
+    let both = |g: Option<&'static [u8]>, e: Option<&'static [u8]>| {
+        vec![g.map(Bytes::from_static), e.map(Bytes::from_static)]
+    };
+    let check = |want: Vec<Option<Bytes>>, step: &'static str| {
+        let keys = keys.clone();
+        async move {
+            for _ in 0..3 {
+                let got = b.get_with_generation(&keys).await.unwrap();
+                assert_eq!(got, want, "get_with_generation after {step}");
+                assert_eq!(
+                    b.get_many(&keys).await.unwrap(),
+                    want,
+                    "get_many after {step}"
+                );
+            }
+        }
+    };
+    check(both(None, None), "nothing").await;
+    b.set(&keys[1], Bytes::from_static(b"v1"), None)
+        .await
+        .unwrap();
+    check(both(None, Some(b"v1")), "an entry alone").await;
+    let big = 1_795_000_000_000_000u64;
+    b.advance(&keys[0], big).await.unwrap();
+    check(
+        both(Some(b"1795000000000000"), Some(b"v1")),
+        "a first generation",
+    )
+    .await;
+    b.advance(&keys[0], big).await.unwrap();
+    check(both(Some(b"1795000000000001"), Some(b"v1")), "an advance").await;
+    b.set(&keys[1], Bytes::from_static(b"v2"), None)
+        .await
+        .unwrap();
+    check(both(Some(b"1795000000000001"), Some(b"v2")), "a new entry").await;
+    b.set(&keys[0], Bytes::from_static(b"7"), None)
+        .await
+        .unwrap();
+    check(both(Some(b"7"), Some(b"v2")), "a plain write").await;
+    b.delete(std::slice::from_ref(&keys[0])).await.unwrap();
+    check(both(None, Some(b"v2")), "a deleted generation").await;
+    b.set(
+        &keys[0],
+        Bytes::from_static(b"8"),
+        Some(Duration::from_millis(150)),
+    )
+    .await
+    .unwrap();
+    check(both(Some(b"8"), Some(b"v2")), "a generation with a TTL").await;
+    // Redis reports an expiry when it deletes the key: on access, or within
+    // its expiry cycle (ten times a second).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    check(both(None, Some(b"v2")), "an expired generation").await;
+    b.delete(&keys).await.unwrap();
+    check(both(None, None), "deleting both").await;
 }
 
 async fn scan_finds_prefix_only(b: &dyn Backend, p: &str) {

@@ -46,6 +46,11 @@
 //!   The connect is bounded by the connect timeout, timed on the I/O
 //!   runtime; a failed connect is retried after a back-off (0.5 s doubling
 //!   to 30 s).
+//! - The connection speaks RESP3 and has the server track the generation
+//!   keys it reads (`CLIENT TRACKING ON OPTIN`), so that a hit reads its
+//!   entry alone (`Tracking`, [`Backend::get_with_generation`]). Where the
+//!   server or the ACL refuses RESP3 or tracking, the connection is made in
+//!   RESP2 without it, and hits send `MGET gen key`.
 //! - The connection has no redis-rs timeouts (they would need the caller's
 //!   timer): memocache already bounds every call with its budget, timed on
 //!   the I/O runtime.
