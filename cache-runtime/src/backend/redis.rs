@@ -432,6 +432,11 @@ impl Lease {
 /// sender (which moves `changes` on) before it hands over any later reply.
 /// So a generation value read at `changes == n` is still the live one when
 /// a later reply arrives and `changes` is still `n`.
+///
+/// Only plain `MultiplexedConnection`s qualify: a `ConnectionManager` (the
+/// I/O runtime's connection) forwards push messages through a channel and a
+/// task of its own, so they may arrive after later replies; its reads send
+/// `MGET gen key`.
 #[derive(Default)]
 struct Tracking {
     /// Moves on with every message the server pushes (invalidations) and
