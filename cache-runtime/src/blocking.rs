@@ -110,19 +110,19 @@ pub fn block_on_io<F: Future>(future: F) -> Result<F::Output> {
 /// times (a connection's driver task, a reconnection, a timeout) lands on
 /// the I/O runtime, while the future itself runs in the caller's task, with
 /// no hop to another thread.
-pub struct InIo<T> {
+pub struct InIo<'a, T> {
     io: Handle,
-    inner: crate::backend::BoxFuture<'static, T>,
+    inner: crate::backend::BoxFuture<'a, T>,
 }
 
-impl<T> InIo<T> {
+impl<'a, T> InIo<'a, T> {
     /// Wraps `inner`, to be polled within `io`'s context.
-    pub fn new(io: Handle, inner: crate::backend::BoxFuture<'static, T>) -> Self {
+    pub fn new(io: Handle, inner: crate::backend::BoxFuture<'a, T>) -> Self {
         InIo { io, inner }
     }
 }
 
-impl<T> Future for InIo<T> {
+impl<T> Future for InIo<'_, T> {
     type Output = T;
     fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let _context = self.io.enter();

@@ -496,9 +496,8 @@ impl Manager {
             key.render(prefix, guess),
         ];
         for _ in 0..2 {
-            let mut values = self.backend.get_with_generation(&keys).await?;
-            let raw = values.pop().flatten();
-            let live = match values.pop().flatten() {
+            let [generation, raw] = self.backend.get_with_generation(&keys).await?;
+            let live = match generation {
                 Some(g) => parse_generation(&g)?,
                 None => self.start_generation(&keys[0]).await?,
             };

@@ -97,8 +97,17 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn get_with_generation<'a>(
         &'a self,
         keys: &'a [String; 2],
-    ) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>> {
-        self.get_many(keys)
+    ) -> BoxFuture<'a, Result<[Option<Bytes>; 2]>> {
+        Box::pin(async move {
+            let mut values = self.get_many(keys).await?.into_iter();
+            match (values.next(), values.next(), values.next()) {
+                (Some(generation), Some(entry), None) => Ok([generation, entry]),
+                _ => Err(crate::Error::new(
+                    crate::ErrorKind::Backend,
+                    format!("the {} backend read two keys as another count", self.name()),
+                )),
+            }
+        })
     }
 
     /// Stores every `(key, value)` with `ttl` (`None`: no expiry).
@@ -227,7 +236,7 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     fn get_with_generation<'a>(
         &'a self,
         keys: &'a [String; 2],
-    ) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>> {
+    ) -> BoxFuture<'a, Result<[Option<Bytes>; 2]>> {
         (**self).get_with_generation(keys)
     }
     fn set_many<'a>(

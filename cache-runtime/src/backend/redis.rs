@@ -295,11 +295,11 @@ impl RedisBackend {
     /// it is first polled (it is built within the I/O runtime's context, see
     /// `guard`): from a tokio runtime's task, `op` runs on that runtime's
     /// connection, falling back to the I/O runtime's as the module docs say.
-    fn run<T, F, Fut>(&self, retry: Retry, op: F) -> BoxFuture<'static, Result<T>>
+    fn run<'a, T, F, Fut>(&self, retry: Retry, op: F) -> BoxFuture<'a, Result<T>>
     where
-        T: Send + 'static,
-        F: Fn(Conn, &'static Scripts) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<T>> + Send + 'static,
+        T: Send + 'a,
+        F: Fn(Conn, &'static Scripts) -> Fut + Send + 'a,
+        Fut: Future<Output = Result<T>> + Send + 'a,
     {
         let Some(caller) = &self.caller else {
             return self.run_io(op);
@@ -333,11 +333,11 @@ impl RedisBackend {
     }
 
     /// Runs `op` on the I/O runtime's connection, wherever it is polled from.
-    fn run_io<T, F, Fut>(&self, op: F) -> BoxFuture<'static, Result<T>>
+    fn run_io<'a, T, F, Fut>(&self, op: F) -> BoxFuture<'a, Result<T>>
     where
-        T: Send + 'static,
+        T: Send + 'a,
         F: FnOnce(Conn, &'static Scripts) -> Fut,
-        Fut: Future<Output = Result<T>> + Send + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'a,
     {
         let op = Box::pin(op(Conn::Io(self.conn.clone()), self.scripts));
         Box::pin(crate::blocking::InIo::new(self.io.clone(), op))
@@ -476,50 +476,55 @@ impl Tracking {
     }
 }
 
-/// One [`Backend::get_with_generation`]: `MGET generation entry`, or, on a
-/// caller connection that tracks the generation key, `GET entry` alone
-/// while no change of the generation key was reported since it was read.
-struct GenerationRead {
-    generation: String,
-    entry: String,
-    mget: redis::Cmd,
+/// One [`Backend::get_with_generation`] of `[generation, entry]`:
+/// `MGET generation entry`, or, on a caller connection that tracks the
+/// generation key, `GET entry` alone while no change of the generation key
+/// was reported since it was read.
+async fn read_with_generation(keys: &[String; 2], conn: &mut Conn) -> Result<[Option<Bytes>; 2]> {
+    let [generation_key, entry_key] = keys;
+    let tracking = match conn {
+        Conn::Caller(_, Some(tracking)) => tracking.clone(),
+        _ => return both(mget(keys).query_async(conn).await?),
+    };
+    let before = tracking.changes();
+    if let Some(generation) = tracking.known(generation_key, before) {
+        let entry: Option<Bytes> = redis::cmd("GET").arg(entry_key).query_async(conn).await?;
+        if tracking.changes() == before {
+            return Ok([Some(generation), entry]);
+        }
+    }
+    // Read both keys atomically, and have the server track the generation
+    // key for this connection: `CLIENT CACHING YES` applies to the command
+    // right after it (a pipeline is written in one piece), the `GET` of the
+    // generation key alone.
+    let before = tracking.changes();
+    let mut pipe = redis::pipe();
+    pipe.cmd("CLIENT")
+        .arg("CACHING")
+        .arg("YES")
+        .ignore()
+        .cmd("GET")
+        .arg(generation_key)
+        .ignore()
+        .add_command(mget(keys));
+    let (values,): (Vec<Option<Bytes>>,) = pipe.query_async(conn).await?;
+    let values = both(values)?;
+    if tracking.changes() == before {
+        if let Some(generation) = &values[0] {
+            tracking.remember(generation_key, generation.clone(), before);
+        }
+    }
+    Ok(values)
 }
 
-impl GenerationRead {
-    async fn run(&self, conn: &mut Conn) -> Result<Vec<Option<Bytes>>> {
-        let tracking = match conn {
-            Conn::Caller(_, Some(tracking)) => tracking.clone(),
-            _ => return Ok(self.mget.query_async(conn).await?),
-        };
-        let before = tracking.changes();
-        if let Some(generation) = tracking.known(&self.generation, before) {
-            let entry: Option<Bytes> = redis::cmd("GET").arg(&self.entry).query_async(conn).await?;
-            if tracking.changes() == before {
-                return Ok(vec![Some(generation), entry]);
-            }
-        }
-        // Read both keys atomically, and have the server track the
-        // generation key for this connection: `CLIENT CACHING YES` applies
-        // to the command right after it (a pipeline is written in one
-        // piece), the `GET` of the generation key alone.
-        let before = tracking.changes();
-        let mut pipe = redis::pipe();
-        pipe.cmd("CLIENT")
-            .arg("CACHING")
-            .arg("YES")
-            .ignore()
-            .cmd("GET")
-            .arg(&self.generation)
-            .ignore()
-            .add_command(self.mget.clone());
-        let (values,): (Vec<Option<Bytes>>,) = pipe.query_async(conn).await?;
-        if tracking.changes() == before {
-            if let Some(Some(generation)) = values.first() {
-                tracking.remember(&self.generation, generation.clone(), before);
-            }
-        }
-        Ok(values)
-    }
+/// The two values of an `MGET` of two keys.
+fn both(values: Vec<Option<Bytes>>) -> Result<[Option<Bytes>; 2]> {
+    <[Option<Bytes>; 2]>::try_from(values).map_err(|v| {
+        Error::new(
+            ErrorKind::Backend,
+            format!("MGET of two keys answered {} values", v.len()),
+        )
+    })
 }
 
 /// A runtime's connection, or the attempt to make one.
@@ -899,19 +904,9 @@ impl Backend for RedisBackend {
     fn get_with_generation<'a>(
         &'a self,
         keys: &'a [String; 2],
-    ) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>> {
-        if self.caller.is_none() {
-            return self.get_many(keys);
-        }
-        let [generation, entry] = keys.clone();
-        let read = Arc::new(GenerationRead {
-            generation,
-            entry,
-            mget: mget(keys),
-        });
-        self.run(Retry::Safe, move |mut conn, _| {
-            let read = read.clone();
-            async move { read.run(&mut conn).await }
+    ) -> BoxFuture<'a, Result<[Option<Bytes>; 2]>> {
+        self.run(Retry::Safe, move |mut conn, _| async move {
+            read_with_generation(keys, &mut conn).await
         })
     }
 
