@@ -54,12 +54,15 @@ fn a_runtime_without_io_uses_the_io_connection_and_prints_no_panic() {
     assert!(config.redis_caller_runtime, "on by default");
     let m = Arc::new(Manager::new(config).unwrap());
     let c: Cache<u64, u64> = Cache::with_manager(m.clone(), "math", "double").unwrap();
+    let c = Arc::new(c);
 
     let without_io = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
         .unwrap();
+    let c2 = c.clone();
     without_io.block_on(async {
+        let c = c2;
         for i in 0..30 {
             c.set(&i, &(i * 2)).await.unwrap();
             assert_eq!(c.get(&i).await.unwrap(), Some(i * 2));
@@ -74,7 +77,9 @@ fn a_runtime_without_io_uses_the_io_connection_and_prints_no_panic() {
         .enable_all()
         .build()
         .unwrap();
+    let c2 = c.clone();
     with_io.block_on(async {
+        let c = c2;
         for i in 0..200 {
             assert_eq!(c.get(&(i % 30)).await.unwrap(), Some(i % 30 * 2));
             if clients(&server) == 2 {
@@ -90,10 +95,46 @@ fn a_runtime_without_io_uses_the_io_connection_and_prints_no_panic() {
         !messages.iter().any(|m| m.contains("IO is disabled")),
         "tokio's panic was printed: {messages:?}"
     );
-    // The application's own panics still reach its hook.
+    // A hook the application installs after memocache's first probe is
+    // wrapped by the next probe: its I/O-less runtime is not reported either.
+    let later = record_panics();
+    let another_without_io = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_time()
+        .build()
+        .unwrap();
+    let c2 = c.clone();
+    another_without_io.block_on(async {
+        tokio::spawn(async move {
+            let c = c2;
+            for i in 0..30 {
+                assert_eq!(c.get(&i).await.unwrap(), Some(i * 2));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .unwrap();
+    });
+    assert_eq!(
+        clients(&server),
+        2,
+        "no connection in a runtime without I/O"
+    );
+    let messages = later.lock().unwrap().clone();
+    assert!(
+        !messages.iter().any(|m| m.contains("IO is disabled")),
+        "tokio's panic reached a hook installed later: {messages:?}"
+    );
+
+    // The application's own panics still reach its hooks.
     assert!(std::thread::spawn(|| panic!("an application panic"))
         .join()
         .is_err());
+    assert!(later
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|m| m == "an application panic"));
     assert!(seen
         .lock()
         .unwrap()

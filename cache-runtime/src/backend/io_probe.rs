@@ -5,20 +5,22 @@
 //! socket in a runtime built without `enable_io` panics inside tokio, and
 //! every registration path does. So the probe registers a throwaway socket
 //! and catches that panic. To keep the panic's message out of the
-//! application's output, the first probe wraps the process's panic hook in
-//! one that stays silent for a panic raised *by the probe, on the probing
-//! thread*, and hands every other panic to the hook it replaced, unchanged.
-//! The wrapper is installed once, only by a process that makes Redis
-//! connections in callers' runtimes; a hook the application installs
-//! afterwards simply replaces it (the probe's panic is then printed, and
-//! still caught).
+//! application's output (and out of a crash reporter's hook), a probe first
+//! makes sure the process's panic hook is memocache's wrapper: one that
+//! stays silent for a panic raised *by the probe, on the probing thread*,
+//! and hands every other panic to the hook it wraps, unchanged. The wrapper
+//! is installed by the first probe, and again by a later probe if the
+//! application installed a hook of its own since (which is then wrapped),
+//! so it never stacks on itself. Only processes that make Redis
+//! connections in callers' runtimes probe, once per runtime.
 //!
 //! With `panic = "abort"` nothing can be caught, so nothing is probed:
 //! [`CAN_PROBE`] is false and callers' runtimes are not used by default.
 
 use std::cell::Cell;
 use std::panic::AssertUnwindSafe;
-use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// Whether a panic can be caught in this build (`panic = "unwind"`).
 pub(crate) const CAN_PROBE: bool = cfg!(panic = "unwind");
@@ -45,7 +47,9 @@ pub(crate) enum Io {
 /// Costs a socket pair, one registration and its removal: a few
 /// microseconds, once per runtime.
 pub(crate) fn current_runtime_io() -> Io {
-    if !CAN_PROBE {
+    // A thread that is panicking already cannot take the hook (and a panic
+    // in a panic aborts).
+    if !CAN_PROBE || std::thread::panicking() {
         return Io::Unknown;
     }
     let Some(socket) = throwaway_socket() else {
@@ -58,17 +62,40 @@ pub(crate) fn current_runtime_io() -> Io {
     }
 }
 
+/// The address of the wrapper installed last (0: none yet).
+static WRAPPER: AtomicUsize = AtomicUsize::new(0);
+
+/// Makes memocache's wrapper the panic hook: puts it back if it still is,
+/// else wraps whatever hook is installed now.
+fn install_wrapper() {
+    // Probes of two runtimes at once must not wrap each other.
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one = INSTALLING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let current = std::panic::take_hook();
+    let address = |hook: &Hook| std::ptr::from_ref::<HookFn>(hook).cast::<()>() as usize;
+    if address(&current) == WRAPPER.load(Ordering::Acquire) {
+        std::panic::set_hook(current);
+        return;
+    }
+    // The wrapper holds the hook it wraps, so it is never zero-sized and
+    // its address is its own while it is installed.
+    let wrapper: Hook = Box::new(move |info| {
+        if !PROBING.with(Cell::get) {
+            current(info);
+        }
+    });
+    WRAPPER.store(address(&wrapper), Ordering::Release);
+    std::panic::set_hook(wrapper);
+}
+
+type HookFn = dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static;
+type Hook = Box<HookFn>;
+
 /// Runs `f`, catching its panic without printing it.
 fn quietly<R>(f: impl FnOnce() -> R) -> Result<R, ()> {
-    static WRAPPED: Once = Once::new();
-    WRAPPED.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !PROBING.with(Cell::get) {
-                previous(info);
-            }
-        }));
-    });
+    install_wrapper();
     PROBING.with(|p| p.set(true));
     let result = std::panic::catch_unwind(AssertUnwindSafe(f));
     PROBING.with(|p| p.set(false));

@@ -437,19 +437,62 @@ impl Lease {
 /// I/O runtime's connection) forwards push messages through a channel and a
 /// task of its own, so they may arrive after later replies; its reads send
 /// `MGET gen key`.
+///
+/// What Redis does not report, and how it is covered:
+/// - a key that has expired but is not deleted yet: a generation key with a
+///   time to live (memocache never gives them one) is not remembered;
+/// - `SWAPDB`, which sends no invalidation: not supported with tracking,
+///   but a remembered value is trusted for [`TRUSTED_FOR`] at most, then
+///   read again with the entry;
+/// - servers that deliver invalidations later than Redis does: tracking is
+///   used only with Redis and Valkey (`INFO server`), see [`tracks_in_order`].
 #[derive(Default)]
 struct Tracking {
     /// Moves on with every message the server pushes (invalidations) and
     /// when the connection drops.
     changes: AtomicU64,
-    /// Generation values read under tracking, each with `changes` as it was
-    /// before the read was sent.
-    known: parking_lot::RwLock<HashMap<String, (Bytes, u64)>>,
+    /// Generation values read under tracking.
+    known: parking_lot::RwLock<HashMap<String, Known>>,
 }
+
+/// A generation value read under tracking.
+struct Known {
+    value: Bytes,
+    /// `changes` before the read was sent.
+    at: u64,
+    /// When it must be read again whatever happened (coarse milliseconds).
+    until: crate::local::clock::Millis,
+}
+
+/// How long a generation read under tracking is trusted without a report
+/// of change: a bound for what Redis does not report (see [`Tracking`]).
+/// Costs one `MGET` per namespace, connection and period.
+const TRUSTED_FOR: Duration = Duration::from_secs(1);
 
 /// Generation keys remembered per connection before the list is cleared
 /// (namespaces are few; this only bounds a pathological use).
 const KNOWN_GENERATIONS: usize = 4096;
+
+/// Whether `INFO server` describes a server known to write invalidation
+/// messages into the stream as it runs the change (Redis and Valkey do,
+/// from Redis 6); other servers that accept `CLIENT TRACKING` (Dragonfly,
+/// proxies) are not trusted with it.
+fn tracks_in_order(info: &str) -> bool {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.trim().strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+    };
+    let major = |v: &str| v.split('.').next()?.parse::<u32>().ok();
+    let foreign = ["dragonfly_version", "keydb", "kvrocks_version", "garnet"]
+        .iter()
+        .any(|marker| info.contains(marker));
+    !foreign
+        && (field("valkey_version").is_some_and(|v| major(v).is_some())
+            || field("redis_version")
+                .and_then(major)
+                .is_some_and(|m| m >= 6))
+}
 
 impl Tracking {
     fn changes(&self) -> u64 {
@@ -460,19 +503,22 @@ impl Tracking {
         self.changes.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The value of `generation` if it was read while `changes` was `at`.
+    /// The value of `generation` if it was read while `changes` was `at`,
+    /// less than [`TRUSTED_FOR`] ago.
     fn known(&self, generation: &str, at: u64) -> Option<Bytes> {
         let known = self.known.read();
-        let (value, read_at) = known.get(generation)?;
-        (*read_at == at).then(|| value.clone())
+        let known = known.get(generation)?;
+        (known.at == at && crate::local::clock::now_coarse() < known.until)
+            .then(|| known.value.clone())
     }
 
     fn remember(&self, generation: &str, value: Bytes, at: u64) {
+        let until = crate::local::clock::now_coarse() + TRUSTED_FOR.as_millis() as u64;
         let mut known = self.known.write();
         if known.len() >= KNOWN_GENERATIONS && !known.contains_key(generation) {
             known.clear();
         }
-        known.insert(generation.to_owned(), (value, at));
+        known.insert(generation.to_owned(), Known { value, at, until });
     }
 }
 
@@ -496,7 +542,8 @@ async fn read_with_generation(keys: &[String; 2], conn: &mut Conn) -> Result<[Op
     // Read both keys atomically, and have the server track the generation
     // key for this connection: `CLIENT CACHING YES` applies to the command
     // right after it (a pipeline is written in one piece), the `GET` of the
-    // generation key alone.
+    // generation key alone. A generation key with a time to live is not
+    // remembered: Redis reports an expiry only when it deletes the key.
     let before = tracking.changes();
     let mut pipe = redis::pipe();
     pipe.cmd("CLIENT")
@@ -506,10 +553,12 @@ async fn read_with_generation(keys: &[String; 2], conn: &mut Conn) -> Result<[Op
         .cmd("GET")
         .arg(generation_key)
         .ignore()
+        .cmd("PTTL")
+        .arg(generation_key)
         .add_command(mget(keys));
-    let (values,): (Vec<Option<Bytes>>,) = pipe.query_async(conn).await?;
+    let (ttl, values): (i64, Vec<Option<Bytes>>) = pipe.query_async(conn).await?;
     let values = both(values)?;
-    if tracking.changes() == before {
+    if tracking.changes() == before && ttl == -1 {
         if let Some(generation) = &values[0] {
             tracking.remember(generation_key, generation.clone(), before);
         }
@@ -733,12 +782,22 @@ impl CallerConns {
                 .get_multiplexed_async_connection_with_config(&tracked_config)
                 .await
             {
-                let on: redis::RedisResult<()> = redis::cmd("CLIENT")
-                    .arg("TRACKING")
-                    .arg("ON")
-                    .arg("OPTIN")
+                let info: redis::RedisResult<String> = redis::cmd("INFO")
+                    .arg("server")
                     .query_async(&mut conn)
                     .await;
+                let on: redis::RedisResult<()> = match info {
+                    Ok(info) if tracks_in_order(&info) => {
+                        redis::cmd("CLIENT")
+                            .arg("TRACKING")
+                            .arg("ON")
+                            .arg("OPTIN")
+                            .query_async(&mut conn)
+                            .await
+                    }
+                    Ok(_) => return Ok((conn, None)),
+                    Err(e) => Err(e),
+                };
                 match on {
                     Ok(()) => return Ok((conn, Some(tracking))),
                     Err(e) if e.is_io_error() || e.is_connection_dropped() => return Err(e),
@@ -1173,6 +1232,22 @@ impl Backend for RedisBackend {
 mod tests {
     use super::*;
     use memocache_testkit::RedisServer;
+
+    #[test]
+    fn tracking_is_trusted_to_redis_and_valkey_only() {
+        let redis7 = "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\n";
+        let valkey =
+            "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.0.1\r\n";
+        let redis5 = "# Server\r\nredis_version:5.0.7\r\n";
+        let dragonfly = "# Server\r\nredis_version:7.4.0\r\ndragonfly_version:df-v1.25.0\r\n";
+        let odd = "# Server\r\nversion:1\r\n";
+        assert!(tracks_in_order(redis7));
+        assert!(tracks_in_order(valkey));
+        assert!(!tracks_in_order(redis5));
+        assert!(!tracks_in_order(dragonfly));
+        assert!(!tracks_in_order(odd));
+        assert!(!tracks_in_order(""));
+    }
 
     fn backend(server: &RedisServer) -> RedisBackend {
         RedisBackend::new(&RedisOptions {

@@ -26,7 +26,7 @@
 //! `map`): the keyed digest and the key string are computed on a miss only.
 
 mod args;
-mod clock;
+pub(crate) mod clock;
 mod front;
 mod map;
 
