@@ -26,7 +26,7 @@ use crate::key::canonical::{encode_into, int_bytes, Buf};
 use crate::key::int_arg::int_of;
 use crate::key::{Digest, EntryKey, Name};
 use crate::local::{LocalTier, Query};
-use crate::manager::{global, Begin, CallOptions, Manager};
+use crate::manager::{global, Begin, CallOptions, Manager, Ticket};
 
 /// The fixed facts of one cached function, kept in a `static`:
 ///
@@ -436,15 +436,20 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = S::Output>,
 {
+    // The companions' paths are boxed: a future is as large as its largest
+    // path, and every cached call would carry theirs.
     match mode {
         Mode::Cached => cached_async::<S, F, Fut>(spec, key, store_if, compute).await,
         Mode::Refresh => {
-            let out = compute().await;
-            store_refreshed::<S>(spec, key.finish(), &out, store_if).await;
-            out
+            Box::pin(async move {
+                let out = compute().await;
+                store_refreshed::<S>(spec, key.finish(), &out, store_if).await;
+                out
+            })
+            .await
         }
         Mode::Prime(value, outcome) => {
-            *outcome = put(spec, key.finish(), value).await;
+            *outcome = Box::pin(put(spec, key.finish(), value)).await;
             S::output(value.clone())
         }
     }
@@ -553,15 +558,39 @@ where
     let local = LocalCopy::<S::Stored>::new(spec, manager, args, entry.digest);
     match manager.begin_opts::<S::Stored>(&entry, &spec.options).await {
         Begin::Hit(stored, left) => S::output(local.keep(stored, left)),
+        // Boxed: the computation and the store would otherwise make every
+        // call's future as large as theirs, and a hit moves and touches
+        // that whole future (it mattered with hundreds of tasks per thread).
         Begin::Compute(ticket) => {
-            let out = compute().await;
-            let value = to_store::<S>(&out, store_if);
-            if manager.finish(ticket, value, spec.ttl(manager)).await {
-                local.keep_ref(value);
-            }
-            out
+            Box::pin(compute_and_store::<S, F, Fut>(
+                spec, manager, ticket, local, store_if, compute,
+            ))
+            .await
         }
     }
+}
+
+/// The miss of [`cached_async`]: computes, stores what the rules accept,
+/// and keeps a local copy of what was stored.
+async fn compute_and_store<S, F, Fut>(
+    spec: &'static Spec,
+    manager: &Manager,
+    ticket: Box<Ticket<'_>>,
+    local: LocalCopy<'_, S::Stored>,
+    store_if: StoreIf<S::Output>,
+    compute: F,
+) -> S::Output
+where
+    S: Shape,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = S::Output>,
+{
+    let out = compute().await;
+    let value = to_store::<S>(&out, store_if);
+    if manager.finish(ticket, value, spec.ttl(manager)).await {
+        local.keep_ref(value);
+    }
+    out
 }
 
 /// A missed call's view of its function's local tier (if it has one and it

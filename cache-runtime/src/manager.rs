@@ -618,7 +618,9 @@ impl Manager {
         };
         let lock = match opts.lock_lease {
             None => None,
-            Some(lease) => match self.lock_or_wait::<V>(key, &target, lease).await {
+            // Boxed: its future is most of this one's size, and the option
+            // is rare; every hit would otherwise carry it.
+            Some(lease) => match Box::pin(self.lock_or_wait::<V>(key, &target, lease)).await {
                 Locked::Held(guard) => Some(guard),
                 Locked::GaveUp => None,
                 Locked::Computed(value, left) => {
