@@ -29,11 +29,10 @@ fn cache(m: &Arc<Manager>) -> Cache<u64, u64> {
     Cache::with_manager(m.clone(), "math", "double").unwrap()
 }
 
-fn current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
+/// A runtime that gets connections of its own: two workers or more (one
+/// with a single worker keeps the I/O runtime's connection).
+fn two_workers() -> tokio::runtime::Runtime {
+    multi_thread(2)
 }
 
 fn multi_thread(workers: usize) -> tokio::runtime::Runtime {
@@ -164,14 +163,14 @@ fn io_connection(c: &Cache<u64, u64>, clients: &mut Clients) -> Client {
 }
 
 #[test]
-fn a_current_thread_runtime_gets_its_own_connection_and_uses_it() {
+fn a_runtime_gets_its_own_connection_and_uses_it() {
     let server = RedisServer::start();
     let mut clients = Clients::new(&server);
     let m = manager(&server, true);
     let c = cache(&m);
     let io = io_connection(&c, &mut clients);
 
-    let rt = current_thread();
+    let rt = two_workers();
     let caller = rt.block_on(until_in_use(&c, &mut clients, &io));
     // A sync call runs on the I/O runtime's connection (last command MGET)...
     assert_eq!(block_on(c.get(&7)).unwrap(), Some(14));
@@ -232,6 +231,36 @@ fn a_multi_thread_runtime_opens_one_connection_for_all_its_threads() {
     assert_eq!(m.stats().errors, 0, "{:?}", m.stats());
 }
 
+/// A runtime with one worker thread (current-thread, or multi-thread with
+/// one worker) keeps the I/O runtime's connection: there its own would
+/// write each command on its own.
+#[test]
+fn a_runtime_with_one_worker_keeps_the_io_connection() {
+    let server = RedisServer::start();
+    let mut clients = Clients::new(&server);
+    let m = manager(&server, true);
+    let c = cache(&m);
+    let io = io_connection(&c, &mut clients);
+    let current = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for rt in [current, multi_thread(1)] {
+        rt.block_on(async {
+            for i in 0..50 {
+                c.set(&i, &(i * 2)).await.unwrap();
+                assert_eq!(c.get(&i).await.unwrap(), Some(i * 2));
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        });
+    }
+    let ids: Vec<u64> = clients.others().iter().map(|x| x.id).collect();
+    assert_eq!(ids, vec![io.id]);
+    // A runtime with two workers does connect (the check above could pass).
+    two_workers().block_on(calls_until_clients(&c, &mut clients, 2));
+    assert_eq!(m.stats().errors, 0, "{:?}", m.stats());
+}
+
 #[test]
 fn the_setting_off_opens_no_other_connection() {
     let server = RedisServer::start();
@@ -240,7 +269,7 @@ fn the_setting_off_opens_no_other_connection() {
     let c = cache(&m);
     let io = io_connection(&c, &mut clients);
 
-    current_thread().block_on(async {
+    two_workers().block_on(async {
         for i in 0..50 {
             c.set(&i, &(i * 2)).await.unwrap();
             assert_eq!(c.get(&i).await.unwrap(), Some(i * 2));
@@ -274,13 +303,13 @@ fn calls_from_a_runtime_that_ended_still_work() {
     let io = io_connection(&c, &mut clients);
 
     // Runtime A, on this thread: connects, then ends.
-    let a = current_thread();
+    let a = two_workers();
     a.block_on(calls_until_clients(&c, &mut clients, 2));
     drop(a);
     clients.wait_until("closed A's connection", |x| x.len() == 1);
 
     // Runtime B on the same thread: A's connection is dead; nothing fails.
-    let b = current_thread();
+    let b = two_workers();
     b.block_on(async {
         for i in 0..50 {
             c.set(&i, &(i * 3)).await.unwrap();
@@ -332,7 +361,7 @@ fn sync_calls_inside_a_runtime_do_not_use_its_connection() {
     let c = cache(&m);
     let io = io_connection(&c, &mut clients);
 
-    let rt = current_thread();
+    let rt = two_workers();
     rt.block_on(async {
         until_in_use(&c, &mut clients, &io).await;
         assert_eq!(c.get(&7).await.unwrap(), Some(14));
@@ -366,7 +395,7 @@ fn a_killed_connection_is_replaced_without_errors() {
     let c = cache(&m);
     let io = io_connection(&c, &mut clients);
 
-    let rt = current_thread();
+    let rt = two_workers();
     rt.block_on(async {
         let caller = until_in_use(&c, &mut clients, &io).await;
         c.set(&1, &2).await.unwrap();
@@ -399,7 +428,8 @@ fn a_runtime_without_io_falls_back_without_panicking() {
     let c = cache(&m);
     io_connection(&c, &mut clients);
 
-    let rt = tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_time()
         .build()
         .unwrap();
@@ -433,7 +463,7 @@ fn the_backend_conforms_with_the_setting_on() {
         caller_runtime: true,
     })
     .unwrap();
-    current_thread().block_on(async {
+    two_workers().block_on(async {
         // Connected in this runtime first, so the suite runs on it.
         let deadline = Instant::now() + Duration::from_secs(5);
         while clients.count() < 2 || !clients.others().iter().any(|x| x.cmd == "ping") {

@@ -56,7 +56,8 @@ fn a_runtime_without_io_uses_the_io_connection_and_prints_no_panic() {
     let c: Cache<u64, u64> = Cache::with_manager(m.clone(), "math", "double").unwrap();
     let c = Arc::new(c);
 
-    let without_io = tokio::runtime::Builder::new_current_thread()
+    let without_io = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_time()
         .build()
         .unwrap();
@@ -73,7 +74,8 @@ fn a_runtime_without_io_uses_the_io_connection_and_prints_no_panic() {
     assert_eq!(m.stats().errors, 0, "{:?}", m.stats());
 
     // A runtime with I/O gets its own connection, as usual.
-    let with_io = tokio::runtime::Builder::new_current_thread()
+    let with_io = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
@@ -99,7 +101,7 @@ fn a_runtime_without_io_uses_the_io_connection_and_prints_no_panic() {
     // wrapped by the next probe: its I/O-less runtime is not reported either.
     let later = record_panics();
     let another_without_io = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_time()
         .build()
         .unwrap();
