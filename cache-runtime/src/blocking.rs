@@ -11,9 +11,10 @@
 //!
 //! The one exception is the Redis setting "caller runtimes"
 //! (`Config::redis_caller_runtime`, on by default): async callers polled by
-//! a tokio runtime use connections created in that runtime. [`block_on`] marks the thread
-//! while it polls, so sync callers never use them: their driver task may
-//! sit on the very runtime the sync caller is blocking.
+//! a multi-thread tokio runtime use connections created in that runtime.
+//! [`block_on`] marks the thread while it polls, so sync callers never use
+//! them: their driver task may sit on the very runtime the sync caller is
+//! blocking.
 
 use std::cell::Cell;
 use std::future::Future;

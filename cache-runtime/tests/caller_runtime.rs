@@ -302,13 +302,13 @@ fn calls_from_a_runtime_that_ended_still_work() {
     let c = cache(&m);
     let io = io_connection(&c, &mut clients);
 
-    // Runtime A, on this thread: connects, then ends.
+    // Runtime A: connects, then ends.
     let a = two_workers();
     a.block_on(calls_until_clients(&c, &mut clients, 2));
     drop(a);
     clients.wait_until("closed A's connection", |x| x.len() == 1);
 
-    // Runtime B on the same thread: A's connection is dead; nothing fails.
+    // Runtime B: A's connection is dead; nothing fails.
     let b = two_workers();
     b.block_on(async {
         for i in 0..50 {
@@ -349,10 +349,9 @@ fn calls_from_a_runtime_that_ended_still_work() {
     assert_eq!(m.stats().errors, 0, "{:?}", m.stats());
 }
 
-/// A sync call (memocache's `block_on`) inside a task of a current-thread
-/// runtime that has a ready connection of its own: that connection's driver
-/// is on the very runtime the sync call blocks, so using it would wait out
-/// the budget every time.
+/// A sync call (memocache's `block_on`) inside a runtime that has a ready
+/// connection of its own: that connection's driver is on the very runtime
+/// the sync call blocks, so using it would wait out the budget every time.
 #[test]
 fn sync_calls_inside_a_runtime_do_not_use_its_connection() {
     let server = RedisServer::start();

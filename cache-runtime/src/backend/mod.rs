@@ -98,16 +98,7 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         &'a self,
         keys: &'a [String; 2],
     ) -> BoxFuture<'a, Result<[Option<Bytes>; 2]>> {
-        Box::pin(async move {
-            let mut values = self.get_many(keys).await?.into_iter();
-            match (values.next(), values.next(), values.next()) {
-                (Some(generation), Some(entry), None) => Ok([generation, entry]),
-                _ => Err(crate::Error::new(
-                    crate::ErrorKind::Backend,
-                    format!("the {} backend read two keys as another count", self.name()),
-                )),
-            }
-        })
+        Box::pin(async move { two_values(self.get_many(keys).await?, self.name()) })
     }
 
     /// Stores every `(key, value)` with `ttl` (`None`: no expiry).
@@ -187,6 +178,20 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
             format!("the {} backend has no invalidation messages", self.name()),
         ))
     }
+}
+
+/// The values of a read of two keys, as an array; a backend that answered
+/// another count (`name` says which) is an error.
+pub(crate) fn two_values(values: Vec<Option<Bytes>>, name: &str) -> Result<[Option<Bytes>; 2]> {
+    <[Option<Bytes>; 2]>::try_from(values).map_err(|v| {
+        crate::Error::new(
+            crate::ErrorKind::Backend,
+            format!(
+                "the {name} backend answered {} values for two keys",
+                v.len()
+            ),
+        )
+    })
 }
 
 /// What receives the messages of a subscription.

@@ -29,19 +29,17 @@
 //! `memocache.toml`; on unless panics abort), a command polled by a tokio
 //! runtime with two worker threads or more (other than the I/O runtime),
 //! and not by memocache's own `blocking::block_on`, runs on a connection
-//! created in that runtime: its
-//! driver task and socket belong to the caller's runtime, so a reply wakes
-//! the caller without crossing runtimes.
+//! created in that runtime: its driver task and socket belong to the
+//! caller's runtime, so a reply wakes the caller without crossing runtimes.
 //!
 //! - Runtimes with one worker thread (current-thread runtimes included)
 //!   keep the I/O runtime's connection: with the connection's driver task
 //!   taking turns with every caller on the one thread, each command was
-//!   written on its own (105 000 hits/s at 256 tasks, against 250 000 on
-//!   the I/O connection, which has a thread of its own).
+//!   written on its own (105 000 hits/s at 256 tasks, against 250 000 to
+//!   310 000 on the I/O connection, which has a thread of its own).
 //! - One `MultiplexedConnection` per runtime, shared by its worker threads,
-//!   as a service's own client would be: one
-//!   socket, so concurrent commands are pipelined into as few writes as
-//!   possible. The backend keeps them in a list keyed by `Handle::id()`;
+//!   as a service's own client would be: one socket, so concurrent commands
+//!   are pipelined into as few writes as possible. The backend keeps them in a list keyed by `Handle::id()`;
 //!   each thread also keeps a reference to the entries it used last in a
 //!   thread-local, so a hit takes no lock and only clones a handle.
 //! - The first call from a runtime spawns one task on it that connects;
@@ -107,7 +105,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, IntoConnectionInfo, Script};
 use tokio::runtime::Handle;
 
-use super::{io_probe, Backend, BoxFuture, Expect, KeyTtl, Listener};
+use super::{io_probe, two_values, Backend, BoxFuture, Expect, KeyTtl, Listener};
 use crate::config::RedisUrl;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -300,7 +298,7 @@ impl RedisBackend {
     /// it is first polled (it is built within the I/O runtime's context, see
     /// `guard`): from a tokio runtime's task, `op` runs on that runtime's
     /// connection, falling back to the I/O runtime's as the module docs say.
-    fn run<'a, T, F, Fut>(&self, retry: Retry, op: F) -> BoxFuture<'a, Result<T>>
+    fn run<'a, T, F, Fut>(&'a self, retry: Retry, op: F) -> BoxFuture<'a, Result<T>>
     where
         T: Send + 'a,
         F: Fn(Conn, &'static Scripts) -> Fut + Send + 'a,
@@ -309,7 +307,7 @@ impl RedisBackend {
         let Some(caller) = &self.caller else {
             return self.run_io(op);
         };
-        let (caller, scripts) = (caller.clone(), self.scripts);
+        let scripts = self.scripts;
         Box::pin(async move {
             if let Some(lease) = caller.checkout() {
                 let Lease {
@@ -533,9 +531,9 @@ impl Tracking {
 /// was reported since it was read.
 async fn read_with_generation(keys: &[String; 2], conn: &mut Conn) -> Result<[Option<Bytes>; 2]> {
     let [generation_key, entry_key] = keys;
-    let tracking = match conn {
-        Conn::Caller(_, Some(tracking)) => tracking.clone(),
-        _ => return both(mget(keys).query_async(conn).await?),
+    let (conn, tracking) = match conn {
+        Conn::Caller(conn, Some(tracking)) => (conn, &**tracking),
+        conn => return two_values(mget(keys).query_async(conn).await?, "redis"),
     };
     let before = tracking.changes();
     if let Some(generation) = tracking.known(generation_key, before) {
@@ -562,23 +560,13 @@ async fn read_with_generation(keys: &[String; 2], conn: &mut Conn) -> Result<[Op
         .arg(generation_key)
         .add_command(mget(keys));
     let (ttl, values): (i64, Vec<Option<Bytes>>) = pipe.query_async(conn).await?;
-    let values = both(values)?;
+    let values = two_values(values, "redis")?;
     if tracking.changes() == before && ttl == -1 {
         if let Some(generation) = &values[0] {
             tracking.remember(generation_key, generation.clone(), before);
         }
     }
     Ok(values)
-}
-
-/// The two values of an `MGET` of two keys.
-fn both(values: Vec<Option<Bytes>>) -> Result<[Option<Bytes>; 2]> {
-    <[Option<Bytes>; 2]>::try_from(values).map_err(|v| {
-        Error::new(
-            ErrorKind::Backend,
-            format!("MGET of two keys answered {} values", v.len()),
-        )
-    })
 }
 
 /// A runtime's connection, or the attempt to make one.
@@ -773,8 +761,8 @@ impl CallerConns {
         // included) is better served by the I/O runtime's connection: its
         // own would have the connection's driver task take turns with every
         // caller on that one thread, which then writes each command on its
-        // own (measured: 105 000 against 310 000 hits/s at 256 tasks; with
-        // two workers, 230 000 against 175 000 the other way round).
+        // own (measured: 105 000 against 250 000-310 000 hits/s at 256
+        // tasks; with two workers, 230 000 against 175 000 the other way).
         let one_worker = runtime.metrics().num_workers() < 2;
         let (client, tracked_client) = (self.client.clone(), self.tracked_client.clone());
         let connecting = async move {
@@ -795,27 +783,24 @@ impl CallerConns {
                 .get_multiplexed_async_connection_with_config(&tracked_config)
                 .await
             {
-                let info: redis::RedisResult<String> = redis::cmd("INFO")
-                    .arg("server")
-                    .query_async(&mut conn)
-                    .await;
-                let on: redis::RedisResult<()> = match info {
-                    Ok(info) if tracks_in_order(&info) => {
-                        redis::cmd("CLIENT")
-                            .arg("TRACKING")
-                            .arg("ON")
-                            .arg("OPTIN")
-                            .query_async(&mut conn)
-                            .await
-                    }
-                    Ok(_) => return Ok((conn, None)),
-                    Err(e) => Err(e),
+                let mut info = redis::cmd("INFO");
+                info.arg("server");
+                let tracks = match info.query_async::<String>(&mut conn).await {
+                    Ok(info) if tracks_in_order(&info) => redis::cmd("CLIENT")
+                        .arg("TRACKING")
+                        .arg("ON")
+                        .arg("OPTIN")
+                        .query_async::<()>(&mut conn)
+                        .await
+                        .map(|()| true),
+                    other => other.map(|_| false),
                 };
-                match on {
-                    Ok(()) => return Ok((conn, Some(tracking))),
-                    Err(e) if e.is_io_error() || e.is_connection_dropped() => return Err(e),
-                    Err(_) => return Ok((conn, None)),
-                }
+                return match tracks {
+                    Ok(tracks) => Ok((conn, tracks.then_some(tracking))),
+                    Err(e) if e.is_io_error() || e.is_connection_dropped() => Err(e),
+                    // Refused (an ACL, an older server): no tracking.
+                    Err(_) => Ok((conn, None)),
+                };
             }
             let conn = client
                 .get_multiplexed_async_connection_with_config(&config)
@@ -838,16 +823,16 @@ impl CallerConns {
         let task = runtime.spawn(async move {
             let watch = watch;
             let link = &*watch.0;
-            if one_worker {
-                link.set(Link::UNSUITABLE);
-                std::future::pending::<()>().await;
-            }
-            if io_probe::current_runtime_io() == io_probe::Io::Disabled {
+            let without_io =
+                !one_worker && io_probe::current_runtime_io() == io_probe::Io::Disabled;
+            if without_io {
                 tracing::debug!(
                     server = %shown_as,
                     "memocache: this tokio runtime has no I/O driver; its Redis calls use \
                      memocache's I/O runtime"
                 );
+            }
+            if one_worker || without_io {
                 link.set(Link::UNSUITABLE);
                 std::future::pending::<()>().await;
             }
