@@ -253,8 +253,12 @@ impl<'a> Expander<'a> {
             let ret_span = span_of(self.ret());
             let p = respan(self.private.clone(), ret_span);
             let shape = respan(self.shape(&p), ret_span);
+            let front = self.front_static();
             call = quote_spanned! {ret_span=>
-                match #p::cached_locally::<#shape>(&__MEMOCACHE_SPEC, &__memocache_key) {
+                match {
+                    #front
+                    #p::cached_locally::<#shape>(&__MEMOCACHE_SPEC, &__MEMOCACHE_FRONT, &__memocache_key)
+                } {
                     ::core::option::Option::Some(__memocache_out) => __memocache_out,
                     ::core::option::Option::None => { #call }
                 }
@@ -285,15 +289,40 @@ impl<'a> Expander<'a> {
         let ret_span = span_of(self.ret());
         let p = respan(self.private.clone(), ret_span);
         let shape = respan(self.shape(&p), ret_span);
-        let driver = if self.is_async() {
-            quote_spanned!(ret_span=> #p::call_async::<#shape, _, _>)
-        } else {
-            quote_spanned!(ret_span=> #p::call_sync::<#shape, _>)
-        };
         let mode = respan(mode, ret_span);
-        let awaited = self.is_async().then(|| quote!(.await));
-        quote_spanned! {ret_span=>
-            #driver(&__MEMOCACHE_SPEC, #mode, __memocache_key, #store_if, #compute) #awaited
+        if self.is_async() {
+            quote_spanned! {ret_span=>
+                #p::call_async::<#shape, _, _>(&__MEMOCACHE_SPEC, #mode, __memocache_key, #store_if, #compute).await
+            }
+        } else {
+            let front = self.front_static();
+            quote_spanned! {ret_span=>
+                {
+                    #front
+                    #p::call_sync::<#shape, _>(
+                        &__MEMOCACHE_SPEC,
+                        &__MEMOCACHE_FRONT,
+                        #mode,
+                        __memocache_key,
+                        #store_if,
+                        #compute,
+                    )
+                }
+            }
+        }
+    }
+
+    /// The `thread_local!` of the function's per-thread fronts, declared in
+    /// the block of the one call that uses it (a sync driver's, or an async
+    /// function's local lookup before its driver): the drivers reach it
+    /// through this `static`, so its access compiles to an offset from the
+    /// thread pointer (see `Spec`).
+    fn front_static(&self) -> TokenStream {
+        let p = &self.private;
+        quote! {
+            ::std::thread_local! {
+                static __MEMOCACHE_FRONT: #p::FnFront = const { #p::FnFront::new() };
+            }
         }
     }
 

@@ -15,6 +15,7 @@ use std::any::{Any, TypeId};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
+use std::thread::LocalKey;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -25,6 +26,7 @@ use crate::error::{Error, Result};
 use crate::key::canonical::{encode_into, int_bytes, Buf};
 use crate::key::int_arg::int_of;
 use crate::key::{Digest, EntryKey, Name};
+pub use crate::local::FnFront;
 use crate::local::{LocalTier, Query};
 use crate::manager::{global, Begin, CallOptions, Manager, Ticket};
 
@@ -34,6 +36,11 @@ use crate::manager::{global, Begin, CallOptions, Manager, Ticket};
 /// use memocache_runtime::cached_fn::Spec;
 /// static SPEC: Spec = Spec::new("users", "app::load_user").version(2).ttl_ms(60_000);
 /// ```
+///
+/// Next to it, `#[cached]` declares the `thread_local!` of the function's
+/// per-thread fronts ([`FnFront`]) and hands it to the drivers: through a
+/// `static` the drivers see, its access compiles to a thread-pointer
+/// offset, where one read from the spec would be a call through a pointer.
 #[derive(Debug)]
 pub struct Spec {
     namespace: &'static str,
@@ -156,7 +163,9 @@ impl Spec {
     /// second instantiation of a generic function (one tier per static; its
     /// type is the first one's).
     #[inline]
-    fn local_tier<V: Clone + Send + Sync + 'static>(&self) -> Option<&LocalTier<V>> {
+    fn local_tier<V: Clone + Send + Sync + 'static>(
+        &'static self,
+    ) -> Option<&'static LocalTier<V>> {
         match self.local.get() {
             Some(tier) => tier.as_ref()?.get::<V>(),
             None => self.first_local_tier(),
@@ -167,7 +176,9 @@ impl Spec {
     /// in the global cache (kept out of line, off the hit path).
     #[cold]
     #[inline(never)]
-    fn first_local_tier<V: Clone + Send + Sync + 'static>(&self) -> Option<&LocalTier<V>> {
+    fn first_local_tier<V: Clone + Send + Sync + 'static>(
+        &'static self,
+    ) -> Option<&'static LocalTier<V>> {
         let manager = global();
         self.local
             .get_or_init(|| {
@@ -460,9 +471,12 @@ where
 /// [`block_on`], which parks this thread and may be nested, and the body runs
 /// on this thread. One implementation serves both: this is [`call_async`]
 /// with the body as a ready future.
+///
+/// `front` is the function's `thread_local!` of fronts (see [`Spec`]).
 #[inline]
 pub fn call_sync<S, F>(
     spec: &'static Spec,
+    front: &'static LocalKey<FnFront>,
     mode: Mode<'_, S::Stored>,
     key: KeyArgs<'static>,
     store_if: StoreIf<S::Output>,
@@ -475,7 +489,7 @@ where
     // A local hit needs no executor: answer it before building one (and
     // inline, so that the arguments' bytes are not moved).
     if let Mode::Cached = mode {
-        if let Some(out) = cached_locally::<S>(spec, &key) {
+        if let Some(out) = cached_locally::<S>(spec, front, &key) {
             return out;
         }
     }
@@ -499,27 +513,44 @@ where
 }
 
 /// What `#[cached]` on an async fn calls before its driver: the output for
-/// `key` from the function's local tier, if it has it (counted as a hit).
-/// The driver's future is then never built.
+/// `key` from the function's local tier, if it has it (counted as a hit):
+/// from this thread's front in `front` (the function's `thread_local!`, see
+/// [`Spec`]), else from the tier's shared map. The driver's future is then
+/// never built.
+///
+/// Always inlined, so that `front` is a known `static` where the
+/// thread-local is read: an offset from the thread pointer, not a call.
+#[inline(always)]
+pub fn cached_locally<S: Shape>(
+    spec: &'static Spec,
+    front: &'static LocalKey<FnFront>,
+    key: &KeyArgs<'static>,
+) -> Option<S::Output> {
+    front
+        .try_with(|front| cached_locally_in::<S>(spec, front, key))
+        .ok()
+        .flatten()
+}
+
+/// [`cached_locally`] with this thread's front.
 #[inline]
-pub fn cached_locally<S: Shape>(spec: &'static Spec, key: &KeyArgs<'static>) -> Option<S::Output> {
-    let hit = key.query().and_then(local_hit::<S::Stored>(spec));
+fn cached_locally_in<S: Shape>(
+    spec: &'static Spec,
+    front: &FnFront,
+    key: &KeyArgs<'static>,
+) -> Option<S::Output> {
+    let hit = key.query().and_then(|args| {
+        // No check that tiers are usable: while they are not, they are
+        // empty (see `local`). The front knows its tier: a hit reads
+        // nothing else of the function's.
+        let owner = std::ptr::from_ref(spec).cast();
+        front
+            .get(owner, args)
+            .or_else(|| spec.local_tier::<S::Stored>()?.lookup(args, owner, front))
+    });
     // A miss is not looked up again by the driver.
     key.looked_locally.set(hit.is_none());
     hit.map(S::output)
-}
-
-/// The value of the local tier of `spec` for the arguments `args`, counted
-/// as a hit.
-#[inline]
-fn local_hit<V: Clone + Send + Sync + 'static>(
-    spec: &'static Spec,
-) -> impl FnOnce(Query<'_>) -> Option<V> {
-    move |args| {
-        // No check that tiers are usable: while they are not, they are
-        // empty (see `local`).
-        spec.local_tier::<V>()?.lookup(args)
-    }
 }
 
 /// A cached call: the local tier first (unless [`cached_locally`] asked it
@@ -536,7 +567,9 @@ where
     Fut: Future<Output = S::Output>,
 {
     if !key.looked_locally.get() {
-        if let Some(hit) = key.query().and_then(local_hit::<S::Stored>(spec)) {
+        // (Not from `#[cached]`, which asks first: the shared map alone.)
+        let local = |args| spec.local_tier::<S::Stored>()?.find(args);
+        if let Some(hit) = key.query().and_then(local) {
             return S::output(hit);
         }
     }
@@ -603,7 +636,7 @@ struct LocalCopy<'a, V: Clone + Send + Sync + 'static> {
 
 impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
     /// The view for the key arguments `args`, whose key has `digest`.
-    fn new(spec: &'a Spec, manager: &Manager, args: Buf, digest: Digest) -> Self {
+    fn new(spec: &'static Spec, manager: &Manager, args: Buf, digest: Digest) -> Self {
         // The epoch first, then whether tiers are usable: a drop of the
         // subscription after this clears the tier, which moves the epoch and
         // turns this value away; one before it is seen here.

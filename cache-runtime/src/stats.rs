@@ -36,6 +36,17 @@ impl std::fmt::Debug for PerThread {
     }
 }
 
+/// Adds one to `line`, the [`own_line`](PerThread::own_line) of the
+/// calling thread: its only writer (an index passes between threads
+/// through a mutex, which orders their writes), so a load and a store.
+#[inline]
+pub(crate) fn add_to_own(line: &AtomicU64) {
+    line.store(
+        line.load(Ordering::Relaxed).wrapping_add(1),
+        Ordering::Relaxed,
+    );
+}
+
 impl PerThread {
     #[inline]
     pub(crate) fn add(&self) {
@@ -47,18 +58,18 @@ impl PerThread {
         }
     }
 
+    /// The line of the thread holding index `i` (the caller), for
+    /// [`add_to_own`]. (Not the shared last line: that one needs atomic
+    /// adds.)
+    pub(crate) fn own_line(&self, i: usize) -> Option<&AtomicU64> {
+        self.lines[..MAX_THREADS].get(i).map(|line| &line.0)
+    }
+
     /// Adds one for the thread holding index `i` (the caller).
     #[inline]
     pub(crate) fn add_at(&self, i: usize) {
-        // The only writer of this line (an index passes between threads
-        // through a mutex, which orders their writes).
-        // Not the shared last line: that one needs atomic adds.
-        if let Some(line) = self.lines[..MAX_THREADS].get(i) {
-            let line = &line.0;
-            line.store(
-                line.load(Ordering::Relaxed).wrapping_add(1),
-                Ordering::Relaxed,
-            );
+        if let Some(line) = self.own_line(i) {
+            add_to_own(line);
         }
     }
 

@@ -1,10 +1,9 @@
 //! A small index per live thread, for per-thread data kept in arrays (the
-//! fronts of local tiers, the local-hit counters): each live thread holds a
+//! hit counters) and to bound how many threads keep a front of a local tier: each live thread holds a
 //! distinct index below [`MAX_THREADS`], taken from a free list when it
 //! first asks and given back when it exits. Threads past that many get
 //! none and use shared structures instead.
 
-use std::cell::Cell;
 use std::sync::Mutex;
 
 /// How many threads at once can hold an index.
@@ -15,8 +14,6 @@ static FREE: Mutex<(Vec<usize>, usize)> = Mutex::new((Vec::new(), 0));
 
 pub(crate) struct Held {
     pub(crate) index: Option<usize>,
-    /// In a per-thread structure now (see `enter`).
-    busy: Cell<bool>,
 }
 
 impl Drop for Held {
@@ -42,7 +39,6 @@ thread_local! {
                 None => None,
             }
         },
-        busy: Cell::new(false),
     };
 }
 
@@ -52,32 +48,6 @@ thread_local! {
 #[inline]
 pub(crate) fn index() -> Option<usize> {
     HELD.try_with(|held| held.index).ok().flatten()
-}
-
-/// Runs `f` with this thread's index, unless it has none or is already in
-/// `enter` (a `Clone` or `Drop` run inside `f` that calls back): the data
-/// at the index is then borrowed by `f` alone.
-#[inline]
-pub(crate) fn enter<R>(f: impl FnOnce(usize) -> R) -> Option<R> {
-    HELD.try_with(|held| {
-        let index = held.index?;
-        if held.busy.replace(true) {
-            return None;
-        }
-        let _done = Done(&held.busy);
-        Some(f(index))
-    })
-    .ok()
-    .flatten()
-}
-
-/// Clears `busy` when `enter` ends, even by a panic.
-struct Done<'a>(&'a Cell<bool>);
-
-impl Drop for Done<'_> {
-    fn drop(&mut self) {
-        self.0.set(false);
-    }
 }
 
 #[cfg(test)]
@@ -105,14 +75,5 @@ mod tests {
         held.dedup();
         assert_eq!(held.len(), n, "an index held twice");
         assert!(n >= 1);
-    }
-
-    #[test]
-    fn enter_does_not_nest() {
-        let outer = enter(|i| (i, enter(|_| ()).is_none()));
-        if let Some((_, inner_refused)) = outer {
-            assert!(inner_refused);
-        }
-        assert!(enter(|_| ()).is_some() || index().is_none());
     }
 }

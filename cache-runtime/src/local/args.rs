@@ -39,17 +39,27 @@ fn word(bytes: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
+/// The hash of a lone integer with `seed` (one multiply): what
+/// [`ArgsHasher::hash_query`] gives it, for callers that hold the seed.
+#[inline]
+pub(crate) fn hash_int(seed: [u64; 2], v: i128) -> u64 {
+    let [s0, s1] = seed;
+    fold((v as u64) ^ s0, ((v >> 64) as u64) ^ s1)
+}
+
 impl ArgsHasher {
     /// The hash of a query: of its bytes, or of its integer (one multiply).
     #[inline]
     pub(crate) fn hash_query(&self, query: Query<'_>) -> u64 {
         match query {
-            Query::Int(v) => {
-                let [s0, s1] = self.seed;
-                fold((v as u64) ^ s0, ((v >> 64) as u64) ^ s1)
-            }
+            Query::Int(v) => hash_int(self.seed, v),
             Query::Bytes(bytes) => self.hash(bytes),
         }
+    }
+
+    /// The seed of integers' hashes (see [`hash_int`]).
+    pub(crate) fn int_seed(&self) -> [u64; 2] {
+        self.seed
     }
 
     /// The hash of `bytes`. From 8 to 32 bytes: four words read from both

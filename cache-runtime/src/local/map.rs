@@ -94,6 +94,11 @@ impl<V: Clone> TierMap<V> {
         self.args_hasher.hash_query(args)
     }
 
+    /// The seed of lone integers' hashes.
+    pub(crate) fn int_seed(&self) -> [u64; 2] {
+        self.args_hasher.int_seed()
+    }
+
     /// The hash of `args` in this map.
     #[inline]
     pub(crate) fn hash(&self, args: &[u8]) -> u64 {

@@ -41,7 +41,8 @@ use crate::key::canonical::int_bytes;
 use crate::key::{Digest, Name};
 use crate::stats::PerThread;
 pub(crate) use args::Query;
-use front::Fronts;
+use clock::Millis;
+pub use front::FnFront;
 use map::TierMap;
 
 /// How many entries one function's local tier holds at most.
@@ -52,7 +53,6 @@ pub struct LocalTier<V> {
     namespace: Name,
     ttl: Duration,
     map: TierMap<V>,
-    fronts: Fronts<V>,
     /// Moved on twice by every invalidation: before and after it clears.
     epoch: AtomicU64,
     /// Where hits are counted (the manager's statistics).
@@ -76,7 +76,6 @@ impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
             namespace,
             ttl,
             map: TierMap::new(LOCAL_MAX_ENTRIES),
-            fronts: Fronts::new(),
             epoch: AtomicU64::new(0),
             hits: None,
         }
@@ -94,54 +93,61 @@ impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// The value for the key arguments whose canonical bytes are `args`:
-    /// from this thread's front, else from the shared map (and then copied
-    /// to the front, if no invalidation overlapped the read; see `front`).
-    /// A hit is counted in the manager's statistics.
-    #[inline]
+    /// The value for the key arguments whose canonical bytes are `args`,
+    /// from the shared map, counted as a hit in the manager's statistics.
+    /// (Functions also keep a front per thread: see
+    /// [`lookup`](Self::lookup).)
     pub fn get(&self, args: &[u8]) -> Option<V> {
-        self.lookup(Query::Bytes(args))
+        self.find(Query::Bytes(args))
     }
 
-    /// [`get`](Self::get) for a lone integer argument, keyed in the fronts
-    /// as itself: no encoding unless the front misses.
-    #[inline]
+    /// [`get`](Self::get) for a lone integer argument.
     pub fn get_int(&self, arg: i128) -> Option<V> {
-        self.lookup(Query::Int(arg))
+        self.find(Query::Int(arg))
     }
 
-    #[inline]
-    pub(crate) fn lookup(&self, args: Query<'_>) -> Option<V> {
-        let hash = self.map.hash_query(args);
+    /// [`get`](Self::get) for a query.
+    pub(crate) fn find(&self, args: Query<'_>) -> Option<V> {
+        self.shared(args).map(|(value, _)| value)
+    }
+
+    /// The value for `args` from the shared map, also kept in this thread's
+    /// front `front` of the function at `owner` (the caller asked the front
+    /// already, and it missed) if no invalidation overlapped the read (see
+    /// `front`). Counted as a hit.
+    pub(crate) fn lookup(
+        &'static self,
+        args: Query<'_>,
+        owner: *const (),
+        front: &FnFront,
+    ) -> Option<V> {
         let epoch = self.epoch();
-        if let Some(value) = self.fronts.get(hash, args, epoch, self.hits.as_deref()) {
-            return Some(value);
+        let (value, expires_at) = self.shared(args)?;
+        if self.epoch() == epoch {
+            let hash = self.map.hash_query(args);
+            front.put(owner, self, hash, args, value.clone(), expires_at, epoch);
         }
-        let value = self.lookup_shared(hash, args, epoch)?;
+        Some(value)
+    }
+
+    /// The value for `args` in the shared map and its expiry, counted as a
+    /// hit.
+    fn shared(&self, args: Query<'_>) -> Option<(V, Millis)> {
+        let int;
+        let bytes = match args {
+            Query::Bytes(bytes) => bytes,
+            Query::Int(v) => {
+                int = int_bytes(v);
+                &int[..]
+            }
+        };
+        let (shared, expires_at) = self.map.get(self.map.hash(bytes), bytes)?;
+        // Cloned out of the map's lock (see `map`).
+        let value = V::clone(&shared);
         if let Some(hits) = &self.hits {
             hits.add();
         }
-        Some(value)
-    }
-
-    /// [`lookup`](Self::lookup) past this thread's front.
-    fn lookup_shared(&self, hash: u64, args: Query<'_>, epoch: u64) -> Option<V> {
-        let int;
-        let (bytes, map_hash) = match args {
-            Query::Bytes(bytes) => (bytes, hash),
-            Query::Int(v) => {
-                int = int_bytes(v);
-                (&int[..], self.map.hash(&int))
-            }
-        };
-        let (shared, expires_at) = self.map.get(map_hash, bytes)?;
-        // Cloned out of the map's lock (see `map`).
-        let value = V::clone(&shared);
-        if self.epoch() == epoch {
-            self.fronts
-                .put(hash, args, value.clone(), expires_at, epoch);
-        }
-        Some(value)
+        Some((value, expires_at))
     }
 
     /// Keeps `value` for the key arguments `args` (whose entry key has
@@ -403,28 +409,53 @@ mod tests {
         assert_eq!(t.get(&args(2)), None, "an expired entry is not copied");
     }
 
+    /// The function the fronts of these tests serve.
+    const OWNER: *const () = std::ptr::null();
+
+    /// A tier for the life of the test process, as a function's is.
+    fn static_tier() -> &'static LocalTier<u64> {
+        Box::leak(Box::new(LocalTier::new(
+            Name::new("ns").unwrap(),
+            Duration::from_secs(60),
+        )))
+    }
+
+    /// What a cached function does: this thread's front, then the tier.
+    fn call(t: &'static LocalTier<u64>, front: &FnFront, args: Query<'_>) -> Option<u64> {
+        front
+            .get(OWNER, args)
+            .or_else(|| t.lookup(args, OWNER, front))
+    }
+
     #[test]
     fn a_thread_front_never_answers_after_an_invalidation_elsewhere() {
-        let t = tier();
+        let t = static_tier();
         let tail = crate::key::EntryKey::new(Name::new("ns").unwrap(), "f", None, d(1)).tail;
         t.insert(&args(1), d(1), 1, t.epoch(), None);
         t.insert(&args(2), d(2), 2, t.epoch(), None);
         std::thread::scope(|s| {
             let (go, wait) = std::sync::mpsc::channel::<()>();
             let (done, seen) = std::sync::mpsc::channel::<()>();
-            let t = &t;
             let reader = s.spawn(move || {
-                // Twice: the second answer comes from this thread's front.
-                assert_eq!(t.get(&args(1)), Some(1));
-                assert_eq!(t.get(&args(1)), Some(1));
+                let front = FnFront::new();
+                let (one, two) = (Query::Bytes(&args(1)), Query::Bytes(&args(2)));
+                assert_eq!(call(t, &front, one), Some(1));
+                assert_eq!(
+                    front.get(OWNER, one),
+                    Some(1u64),
+                    "kept in this thread's front"
+                );
+                assert_eq!(call(t, &front, two), Some(2));
                 done.send(()).unwrap();
                 wait.recv().unwrap();
                 // Removed by another thread meanwhile.
-                assert_eq!(t.get(&args(1)), None);
-                assert_eq!(t.get(&args(2)), Some(2), "the others stay in the map");
+                assert_eq!(front.get::<u64>(OWNER, one), None);
+                assert_eq!(call(t, &front, one), None);
+                assert_eq!(call(t, &front, two), Some(2), "the others stay in the map");
+                assert_eq!(front.get(OWNER, two), Some(2u64));
                 done.send(()).unwrap();
                 wait.recv().unwrap();
-                assert_eq!(t.get(&args(2)), None, "cleared");
+                assert_eq!(call(t, &front, two), None, "cleared");
             });
             seen.recv().unwrap();
             t.remove(&tail);
@@ -438,17 +469,19 @@ mod tests {
 
     #[test]
     fn a_lone_integer_finds_what_its_bytes_find_and_invalidations_reach_both() {
-        let t = tier();
+        let t = static_tier();
+        let front = FnFront::new();
         t.insert(&args(1), d(1), 10, t.epoch(), None);
         // Twice each: the second answer comes from this thread's front.
         for _ in 0..2 {
-            assert_eq!(t.get_int(1), Some(10));
-            assert_eq!(t.get(&args(1)), Some(10));
-            assert_eq!(t.get_int(2), None);
+            assert_eq!(call(t, &front, Query::Int(1)), Some(10));
+            assert_eq!(call(t, &front, Query::Bytes(&args(1))), Some(10));
+            assert_eq!(call(t, &front, Query::Int(2)), None);
         }
+        assert_eq!(front.get(OWNER, Query::Int(1)), Some(10u64));
         t.remove(&crate::key::EntryKey::new(Name::new("ns").unwrap(), "f", None, d(1)).tail);
-        assert_eq!(t.get_int(1), None);
-        assert_eq!(t.get(&args(1)), None);
+        assert_eq!(call(t, &front, Query::Int(1)), None);
+        assert_eq!(call(t, &front, Query::Bytes(&args(1))), None);
     }
 
     /// A value whose `Clone` and `Drop` use the tier it is in, as a value
@@ -457,20 +490,30 @@ mod tests {
     struct Reentrant(u8);
 
     thread_local! {
-        static REENTER: std::cell::RefCell<Option<Arc<LocalTier<Reentrant>>>> =
-            const { std::cell::RefCell::new(None) };
+        static REENTER: std::cell::Cell<Option<&'static LocalTier<Reentrant>>> =
+            const { std::cell::Cell::new(None) };
+        static REENTRANT_FRONT: FnFront = const { FnFront::new() };
+    }
+
+    /// A cached function's lookup: this thread's front, then the tier.
+    fn reentrant_call(t: &'static LocalTier<Reentrant>, n: u8) -> Option<Reentrant> {
+        REENTRANT_FRONT.with(|front| {
+            let q = Query::Bytes(&args(n));
+            front.get(OWNER, q).or_else(|| t.lookup(q, OWNER, front))
+        })
     }
 
     fn reenter() {
-        let tier = REENTER.with(|t| t.borrow_mut().take());
+        let tier = REENTER.with(std::cell::Cell::take);
         if let Some(t) = tier {
-            // Writes and reads, in every shard: some share the caller's.
+            // Writes and reads, in every shard: some share the caller's;
+            // and through this thread's front, which the caller may be in.
             for n in 100..140 {
                 t.insert(&args(n), d(n), Reentrant(n), t.epoch(), None);
-                let _ = t.get(&args(n));
+                let _ = reentrant_call(t, n);
             }
             t.remove(&crate::key::EntryKey::new(Name::new("ns").unwrap(), "f", None, d(100)).tail);
-            REENTER.with(|slot| *slot.borrow_mut() = Some(t));
+            REENTER.with(|slot| slot.set(Some(t)));
         }
     }
 
@@ -491,21 +534,22 @@ mod tests {
     fn a_value_that_uses_its_tier_in_clone_or_drop_does_not_deadlock() {
         let (done, finished) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let t = Arc::new(LocalTier::<Reentrant>::new(
+            let t: &'static LocalTier<Reentrant> = Box::leak(Box::new(LocalTier::new(
                 Name::new("ns").unwrap(),
                 Duration::from_secs(60),
-            ));
-            REENTER.with(|slot| *slot.borrow_mut() = Some(t.clone()));
+            )));
+            REENTER.with(|slot| slot.set(Some(t)));
             for n in 0..40 {
                 t.insert(&args(n), d(n), Reentrant(n), t.epoch(), None);
                 // Twice: from the shared map, then from this thread's front.
-                assert_eq!(t.get(&args(n)), Some(Reentrant(n)));
+                assert_eq!(reentrant_call(t, n), Some(Reentrant(n)));
+                assert_eq!(reentrant_call(t, n), Some(Reentrant(n)));
                 assert_eq!(t.get(&args(n)), Some(Reentrant(n)));
                 // Replaced, so the old value is dropped.
                 t.insert(&args(n), d(n), Reentrant(n), t.epoch(), None);
             }
             t.clear();
-            REENTER.with(|slot| slot.borrow_mut().take());
+            REENTER.with(std::cell::Cell::take);
             done.send(()).unwrap();
         });
         finished
