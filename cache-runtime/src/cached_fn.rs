@@ -526,10 +526,16 @@ pub fn cached_locally<S: Shape>(
     front: &'static LocalKey<FnFront>,
     key: &KeyArgs<'static>,
 ) -> Option<S::Output> {
-    front
-        .try_with(|front| cached_locally_in::<S>(spec, front, key))
-        .ok()
-        .flatten()
+    // The thread-local's address, from a closure small enough that the
+    // access is inlined here, where `front` is a known `static` (a closure
+    // doing the lookup itself makes `try_with` an out-of-line function
+    // called with the key's accessor, an indirect call per hit).
+    let front = front.try_with(std::ptr::from_ref).ok()?;
+    // SAFETY: `front` points to this thread's `FnFront`, alive: its
+    // destructor runs at this thread's exit and not during this call (were
+    // it running or done, `try_with` would have failed), and a thread-local
+    // stays where it is for its whole life.
+    cached_locally_in::<S>(spec, unsafe { &*front }, key)
 }
 
 /// [`cached_locally`] with this thread's front.

@@ -113,18 +113,21 @@ static TICKER: OnceLock<Option<std::thread::Thread>> = OnceLock::new();
 #[inline]
 fn ticker_says_before(expires_at: Millis) -> bool {
     let tick = TICK.load(Ordering::Relaxed);
-    if tick == STOPPED {
-        wake_ticker();
+    // `STOPPED` saturates to the largest time: never before. One test on
+    // the hit path; the stopped ticker is woken off it.
+    if tick.saturating_add(TICKER_MARGIN) >= expires_at {
+        if tick == STOPPED {
+            wake_ticker();
+        }
         return false;
     }
-    let before = tick.saturating_add(TICKER_MARGIN) < expires_at;
     // Only answers the ticker gave keep it awake (a tier whose entries never
     // have a second left lets it sleep). Written once per tick at most: the
     // line stays shared between readers.
-    if before && !READ.load(Ordering::Relaxed) {
+    if !READ.load(Ordering::Relaxed) {
         READ.store(true, Ordering::Relaxed);
     }
-    before
+    true
 }
 
 /// Starts the ticker (once per process; it sleeps until read). Without a
