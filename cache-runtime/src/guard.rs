@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use crate::backend::{Backend, BoxFuture, Expect, KeyTtl, Listener};
 use crate::breaker::{Breaker, BreakerState};
+use crate::budget::Budgeted;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Keys per budget: a batch of `n` keys gets `ceil(n / BUDGET_KEYS)` budgets.
@@ -50,16 +51,9 @@ impl<B: Backend> Guarded<B> {
         }
         let budget = self.budget * keys.div_ceil(BUDGET_KEYS).max(1) as u32;
         Box::pin(async move {
-            // The timer is created on the I/O runtime, so it works whatever
-            // runtime (or none) the caller polls from.
-            let timed = {
-                let _context = crate::blocking::io_handle()?.enter();
-                tokio::time::timeout(budget, call())
-            };
-            let outcome = match timed.await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(Error::timeout(budget)),
-            };
+            // Kept by one watcher, whatever runtime (or none) the caller
+            // polls from (see `budget`).
+            let outcome = Budgeted::new(call(), budget).await;
             match &outcome {
                 Err(e) if e.is_backend_failure() => self.breaker.failure(),
                 _ => self.breaker.success(),

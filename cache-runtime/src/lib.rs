@@ -23,6 +23,7 @@
 pub mod backend;
 pub mod blocking;
 pub mod breaker;
+mod budget;
 pub mod cached_fn;
 pub mod config;
 pub mod envelope;
@@ -34,6 +35,7 @@ pub mod key;
 pub mod local;
 pub mod manager;
 mod random;
+mod read_mostly;
 pub mod singleflight;
 pub mod stats;
 pub mod store;
