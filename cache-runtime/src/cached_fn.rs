@@ -203,7 +203,7 @@ impl Spec {
 
     fn namespace(&self) -> Result<&Name> {
         self.name
-            .get_or_init(|| Name::new(self.namespace).ok())
+            .get_or_init(|| Name::new_static(self.namespace).ok())
             .as_ref()
             .ok_or_else(|| {
                 Error::invalid(format!(

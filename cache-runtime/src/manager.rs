@@ -34,12 +34,10 @@
 //! (`max(old + 1, now)`): if Redis evicts the generation key, the next one is
 //! still newer than every generation used before, so no old entry comes back.
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -52,6 +50,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::guard::Guarded;
 use crate::key::{generation_key, Digest, EntryKey, KeyHasher, Name};
 use crate::local::{Coherence, Invalidate, Invalidation, LocalTier};
+use crate::read_mostly::ReadMostly;
 use crate::singleflight::{Flights, Joined, Leader};
 use crate::stats::{Stats, StatsSnapshot};
 
@@ -73,7 +72,7 @@ pub struct Manager {
     breaker: Option<Arc<Breaker>>,
     config: Config,
     hasher: KeyHasher,
-    generations: RwLock<HashMap<Name, u64>>,
+    generations: ReadMostly<Name, u64>,
     flights: Flights,
     stats: Stats,
     disabled: Option<String>,
@@ -342,7 +341,7 @@ impl Manager {
             breaker,
             config,
             hasher,
-            generations: RwLock::new(HashMap::new()),
+            generations: ReadMostly::new(),
             flights: Flights::default(),
             stats: Stats::default(),
             disabled: None,
@@ -473,13 +472,17 @@ impl Manager {
     }
 
     fn cached_generation(&self, namespace: &Name) -> u64 {
-        self.generations.read().get(namespace).copied().unwrap_or(0)
+        self.generations.read(namespace, |g| *g).unwrap_or(0)
     }
 
     fn remember_generation(&self, namespace: &Name, generation: u64) {
-        let mut gens = self.generations.write();
-        let seen = gens.entry(namespace.clone()).or_insert(0);
-        *seen = (*seen).max(generation);
+        if self.cached_generation(namespace) >= generation {
+            return;
+        }
+        self.generations.update(|gens| {
+            let seen = gens.entry(namespace.clone()).or_insert(0);
+            *seen = (*seen).max(generation);
+        });
     }
 
     /// Reads an entry and its namespace's live generation (one round trip,

@@ -84,8 +84,10 @@ impl PerThread {
 /// Counts of cache outcomes since start. Read with [`Stats::snapshot`].
 #[derive(Debug, Default)]
 pub struct Stats {
-    /// Hits answered by the backend.
-    hits: AtomicU64,
+    /// Hits answered by the backend (per thread, as local hits are: every
+    /// Redis hit counts one, and a shared counter's line would pass between
+    /// the threads that call).
+    hits: PerThread,
     local_hits: Arc<PerThread>,
     misses: AtomicU64,
     stores: AtomicU64,
@@ -125,7 +127,7 @@ fn uptime_ms() -> u64 {
 
 impl Stats {
     pub(crate) fn hit(&self) {
-        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.hits.add();
     }
     /// The counter of local hits, which local tiers add to directly.
     pub(crate) fn local_hits(&self) -> Arc<PerThread> {
@@ -170,7 +172,7 @@ impl Stats {
     pub fn snapshot(&self) -> StatsSnapshot {
         let local_hits = self.local_hits.sum();
         StatsSnapshot {
-            hits: self.hits.load(Ordering::Relaxed).wrapping_add(local_hits),
+            hits: self.hits.sum().wrapping_add(local_hits),
             local_hits,
             misses: self.misses.load(Ordering::Relaxed),
             stores: self.stores.load(Ordering::Relaxed),

@@ -89,7 +89,6 @@
 //! task) would wait on a driver nobody polls, until the budget ends it.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -108,6 +107,7 @@ use tokio::runtime::Handle;
 use super::{io_probe, two_values, Backend, BoxFuture, Expect, KeyTtl, Listener};
 use crate::config::RedisUrl;
 use crate::error::{Error, ErrorKind, Result};
+use crate::read_mostly::ReadMostly;
 
 /// Keys per `MGET`, `UNLINK` or pipeline of `SET`s.
 pub const BATCH: usize = 500;
@@ -454,11 +454,13 @@ struct Tracking {
     /// Moves on with every message the server pushes (invalidations) and
     /// when the connection drops.
     changes: AtomicU64,
-    /// Generation values read under tracking.
-    known: parking_lot::RwLock<HashMap<String, Known>>,
+    /// Generation values read under tracking (read on every hit, written
+    /// when one is armed).
+    known: ReadMostly<String, Known>,
 }
 
 /// A generation value read under tracking.
+#[derive(Clone)]
 struct Known {
     value: Bytes,
     /// `changes` before the read was sent.
@@ -509,19 +511,25 @@ impl Tracking {
     /// The value of `generation` if it was read while `changes` was `at`,
     /// less than [`TRUSTED_FOR`] ago.
     fn known(&self, generation: &str, at: u64) -> Option<Bytes> {
-        let known = self.known.read();
-        let known = known.get(generation)?;
-        (known.at == at && crate::local::clock::now_coarse() < known.until)
-            .then(|| known.value.clone())
+        self.known
+            .read(generation, |known| {
+                // A copy, not a clone: a clone of the shared value would
+                // count a reference on a line that every caller writes.
+                (known.at == at && crate::local::clock::now_coarse() < known.until)
+                    .then(|| Bytes::copy_from_slice(&known.value))
+            })
+            .flatten()
     }
 
     fn remember(&self, generation: &str, value: Bytes, at: u64) {
         let until = crate::local::clock::now_coarse() + TRUSTED_FOR.as_millis() as u64;
-        let mut known = self.known.write();
-        if known.len() >= KNOWN_GENERATIONS && !known.contains_key(generation) {
-            known.clear();
-        }
-        known.insert(generation.to_owned(), Known { value, at, until });
+        self.known.update(|known| {
+            if known.len() >= KNOWN_GENERATIONS && !known.contains_key(generation) {
+                known.clear();
+            }
+            let value = value.clone();
+            known.insert(generation.to_owned(), Known { value, at, until });
+        });
     }
 }
 

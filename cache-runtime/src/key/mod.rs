@@ -37,8 +37,45 @@ pub const MAX_NAME_LEN: usize = 64;
 /// A validated name: a namespace, a key prefix or a cache handle's name.
 ///
 /// One to [`MAX_NAME_LEN`] ASCII letters, digits, `_`, `.` or `-`.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Name(Arc<str>);
+///
+/// A clone writes no shared memory for a name from a `&'static str` (what
+/// every cached function's namespace is): each call clones its namespace
+/// into its key, and a reference count that every thread's calls move
+/// would pass its cache line between them.
+#[derive(Clone)]
+pub struct Name(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    Static(&'static str),
+    Shared(Arc<str>),
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
 
 impl Name {
     /// Validates `name`, saying which character or rule it breaks.
@@ -55,7 +92,17 @@ impl Name {
     /// or over-long name, or one with a character outside `[A-Za-z0-9_.-]`.
     pub fn new(name: &str) -> Result<Self> {
         Self::check(name, "name")?;
-        Ok(Name(name.into()))
+        Ok(Name(Repr::Shared(name.into())))
+    }
+
+    /// [`new`](Self::new) for a name that lives as long as the program,
+    /// which is then not copied.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn new_static(name: &'static str) -> Result<Self> {
+        Self::check(name, "name")?;
+        Ok(Name(Repr::Static(name)))
     }
 
     pub(crate) fn check(name: &str, what: &str) -> Result<()> {
@@ -84,19 +131,22 @@ impl Name {
 
     /// The name as a string.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            Repr::Static(name) => name,
+            Repr::Shared(name) => name,
+        }
     }
 }
 
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -140,10 +190,13 @@ impl Digest {
     /// this is on every call's path.
     pub fn push_hex(&self, out: &mut String) {
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        for b in self.0 {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        let mut hex = [0u8; 32];
+        for (pair, b) in hex.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = HEX[usize::from(b >> 4)];
+            pair[1] = HEX[usize::from(b & 0xf)];
         }
+        // Appended at once (hex digits are ASCII, so this never fails).
+        out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
     }
 }
 
@@ -292,8 +345,8 @@ fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    // Only ASCII digits were written.
-    out.extend(digits[at..].iter().map(|&d| char::from(d)));
+    // Appended at once (only ASCII digits were written, so this never fails).
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 /// The key holding a namespace's current generation.
@@ -325,6 +378,27 @@ mod tests {
         assert!(Name::new(&"x".repeat(MAX_NAME_LEN + 1)).is_err());
         assert!(Name::new(&"x".repeat(MAX_NAME_LEN)).is_ok());
         assert!(Name::new("users.v2_eu-west").is_ok());
+        assert!(Name::new_static("a:b").unwrap_err().is_invalid_input());
+    }
+
+    #[test]
+    fn a_static_name_is_the_same_name_as_a_shared_one() {
+        use std::collections::hash_map::DefaultHasher;
+        use std::hash::{Hash, Hasher};
+        let hash = |n: &Name| {
+            let mut h = DefaultHasher::new();
+            n.hash(&mut h);
+            h.finish()
+        };
+        let (a, b) = (
+            Name::new_static("users").unwrap(),
+            Name::new("users").unwrap(),
+        );
+        assert_eq!(a, b);
+        assert_eq!(hash(&a), hash(&b));
+        assert_eq!(a.cmp(&b), std::cmp::Ordering::Equal);
+        assert!(a < Name::new("v").unwrap());
+        assert_eq!(format!("{a} {a:?}"), format!("{b} {b:?}"));
     }
 
     /// Golden: the digest of known arguments. A change here changes every key
