@@ -28,7 +28,7 @@ use crate::key::int_arg::int_of;
 use crate::key::{Digest, EntryKey, Name};
 pub use crate::local::FnFront;
 use crate::local::{LocalTier, Query};
-use crate::manager::{global, Begin, CallOptions, Manager, Ticket};
+use crate::manager::{global, Begin, CallOptions, ExpiresAt, Manager, Ticket};
 
 /// The fixed facts of one cached function, kept in a `static`:
 ///
@@ -655,8 +655,9 @@ impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
 
     /// Keeps a value read from the backend (for no longer than its entry has
     /// left, when known), and passes it on.
-    fn keep(&self, value: V, left: Option<Duration>) -> V {
+    fn keep(&self, value: V, expires: Option<ExpiresAt>) -> V {
         if let Some((tier, epoch)) = self.tier {
+            let left = expires.map(ExpiresAt::left);
             tier.insert(&self.args, self.digest, value.clone(), epoch, left);
         }
         value

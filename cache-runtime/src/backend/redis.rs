@@ -55,8 +55,11 @@
 //!   server or the ACL refuses RESP3 or tracking, the connection is made in
 //!   RESP2 without it, and hits send `MGET gen key`.
 //! - The connection has no redis-rs timeouts (they would need the caller's
-//!   timer): memocache already bounds every call with its budget, timed on
-//!   the I/O runtime.
+//!   timer): memocache already bounds every call with its budget (see
+//!   `budget`).
+//! - Each thread keeps spare handles on its runtime's connection (`Lease`):
+//!   a command takes one and gives it back, so that it moves no reference
+//!   count that the runtime's other threads move too.
 //! - The task that connected (or failed to) stays parked on the caller's
 //!   runtime, so when the runtime ends (a `#[tokio::test]` runtime, a
 //!   dropped `Runtime`) the connection is known to be dead before anything
@@ -91,6 +94,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -310,14 +314,10 @@ impl RedisBackend {
         let scripts = self.scripts;
         Box::pin(async move {
             if let Some(lease) = caller.checkout() {
-                let Lease {
-                    conn,
-                    link,
-                    tracking,
-                } = lease;
-                match op(Conn::Caller(conn, tracking), scripts).await {
+                let (runtime, link) = (lease.runtime, lease.link_id());
+                match op(Conn::Caller(lease), scripts).await {
                     Err(e) if e.is_connection() || e.is_timeout() => {
-                        link.set(Link::BROKEN);
+                        caller.broken(runtime, link);
                         tracing::debug!(
                             server = %caller.shown_as,
                             error = %e,
@@ -351,9 +351,9 @@ impl RedisBackend {
 enum Conn {
     /// The I/O runtime's.
     Io(ConnectionManager),
-    /// One created in the caller's runtime, and what tracks the generation
-    /// keys it read, if the server tracks them for it.
-    Caller(MultiplexedConnection, Option<Arc<Tracking>>),
+    /// One created in the caller's runtime (with what tracks the generation
+    /// keys it read, if the server tracks them for it).
+    Caller(Lease),
 }
 
 impl redis::aio::ConnectionLike for Conn {
@@ -363,7 +363,7 @@ impl redis::aio::ConnectionLike for Conn {
     ) -> redis::RedisFuture<'a, redis::Value> {
         match self {
             Conn::Io(c) => c.req_packed_command(cmd),
-            Conn::Caller(c, _) => c.req_packed_command(cmd),
+            Conn::Caller(lease) => lease.spare.conn.req_packed_command(cmd),
         }
     }
 
@@ -375,14 +375,17 @@ impl redis::aio::ConnectionLike for Conn {
     ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
         match self {
             Conn::Io(c) => c.req_packed_commands(pipeline, offset, count),
-            Conn::Caller(c, _) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Caller(lease) => lease
+                .spare
+                .conn
+                .req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
             Conn::Io(c) => c.get_db(),
-            Conn::Caller(c, _) => c.get_db(),
+            Conn::Caller(lease) => lease.spare.conn.get_db(),
         }
     }
 }
@@ -409,20 +412,82 @@ struct CallerConns {
     runtimes: Mutex<Vec<(tokio::runtime::Id, Arc<RuntimeConn>)>>,
 }
 
-/// A connection of the caller's runtime, for one command.
+/// A connection of the caller's runtime, for one command: a handle on the
+/// runtime's connection taken from this thread's spares, and given back to
+/// the spares of the thread that drops it.
+///
+/// Why spares: a command needs a `MultiplexedConnection` of its own (its
+/// methods take `&mut self`), and a clone of one, with the `Arc`s a lease
+/// holds besides, moves five reference counts that every thread of the
+/// runtime moves too: their cache lines pass between the threads on every
+/// command. A spare is made once and then moves between a thread's list and
+/// its commands.
 struct Lease {
+    /// Taken out only by `drop`.
+    spare: ManuallyDrop<Spare>,
+    /// The runtime whose connection it is.
+    runtime: tokio::runtime::Id,
+}
+
+/// A handle on a runtime's connection, and what a command on it needs.
+struct Spare {
     conn: MultiplexedConnection,
     link: Arc<Link>,
     tracking: Option<Arc<Tracking>>,
 }
 
-impl Lease {
+/// Spares kept per thread and runtime connection, at most.
+const MAX_SPARES: usize = 1024;
+
+impl Spare {
     fn new(conn: &MultiplexedConnection, link: &Arc<Link>) -> Self {
-        Lease {
+        Spare {
             conn: conn.clone(),
             link: link.clone(),
             tracking: link.tracking.get().cloned().flatten(),
         }
+    }
+}
+
+impl Lease {
+    fn new(spare: Spare, runtime: tokio::runtime::Id) -> Self {
+        Lease {
+            spare: ManuallyDrop::new(spare),
+            runtime,
+        }
+    }
+
+    /// The address of its runtime's link: tells connections apart without
+    /// holding one.
+    fn link_id(&self) -> usize {
+        Arc::as_ptr(&self.spare.link) as usize
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        // SAFETY: `spare` is not used again: this is the lease's drop.
+        let spare = unsafe { ManuallyDrop::take(&mut self.spare) };
+        // To this thread's spares of the same connection: the task may have
+        // moved to another thread of the runtime, which has its own list.
+        // Elsewhere (a thread that does not use that connection, or whose
+        // thread-locals are gone) the spare is dropped, out of the borrow.
+        let kept = NEAR.try_with(|near| {
+            let Ok(mut near) = near.try_borrow_mut() else {
+                return Some(spare);
+            };
+            match near
+                .iter_mut()
+                .find(|n| Arc::ptr_eq(&n.conn.link, &spare.link))
+            {
+                Some(n) if n.spares.len() < MAX_SPARES && !spare.link.is_dead() => {
+                    n.spares.push(spare);
+                    None
+                }
+                _ => Some(spare),
+            }
+        });
+        drop(kept);
     }
 }
 
@@ -540,7 +605,16 @@ impl Tracking {
 async fn read_with_generation(keys: &[String; 2], conn: &mut Conn) -> Result<[Option<Bytes>; 2]> {
     let [generation_key, entry_key] = keys;
     let (conn, tracking) = match conn {
-        Conn::Caller(conn, Some(tracking)) => (conn, &**tracking),
+        Conn::Caller(lease) => match &mut *lease.spare {
+            Spare {
+                conn,
+                tracking: Some(tracking),
+                ..
+            } => (conn, &**tracking),
+            Spare { tracking: None, .. } => {
+                return two_values(mget(keys).query_async(conn).await?, "redis")
+            }
+        },
         conn => return two_values(mget(keys).query_async(conn).await?, "redis"),
     };
     let before = tracking.changes();
@@ -606,6 +680,8 @@ struct Near {
     /// Dead once the backend is gone: the reference is pruned.
     owner: Weak<CallerConns>,
     conn: Arc<RuntimeConn>,
+    /// Handles on the connection for this thread's commands (see [`Lease`]).
+    spares: Vec<Spare>,
 }
 
 /// What a runtime's connection shares with the task that makes it.
@@ -716,17 +792,24 @@ impl CallerConns {
         id: tokio::runtime::Id,
     ) -> Option<Lease> {
         let mine = |n: &Near| n.backend == self.id && n.runtime == id;
-        if let Some(n) = near.iter().find(|n| mine(n)) {
+        let lease = |spare| Some(Lease::new(spare, id));
+        if let Some(n) = near.iter_mut().find(|n| mine(n)) {
             match n.conn.link.usable() {
-                Use::Ready(conn) => return Some(Lease::new(conn, &n.conn.link)),
+                Use::Ready(conn) => {
+                    let spare = match n.spares.pop() {
+                        Some(spare) => spare,
+                        None => Spare::new(conn, &n.conn.link),
+                    };
+                    return lease(spare);
+                }
                 Use::Wait => return None,
                 Use::Replace => {}
             }
         }
         let conn = self.entry(runtime, id)?;
         near.retain(|n| n.owner.strong_count() > 0 && !mine(n) && !n.conn.link.is_dead());
-        let lease = match conn.link.usable() {
-            Use::Ready(c) => Some(Lease::new(c, &conn.link)),
+        let spare = match conn.link.usable() {
+            Use::Ready(c) => Some(Spare::new(c, &conn.link)),
             Use::Wait | Use::Replace => None,
         };
         near.push(Near {
@@ -734,8 +817,21 @@ impl CallerConns {
             runtime: id,
             owner: Arc::downgrade(self),
             conn,
+            spares: Vec::new(),
         });
-        lease
+        spare.and_then(lease)
+    }
+
+    /// A command failed on the connection at `link` (a [`Lease::link_id`])
+    /// of `runtime`: it is not used again.
+    fn broken(&self, runtime: tokio::runtime::Id, link: usize) {
+        let runtimes = self.runtimes.lock();
+        if let Some((_, conn)) = runtimes
+            .iter()
+            .find(|(r, c)| *r == runtime && Arc::as_ptr(&c.link) as usize == link)
+        {
+            conn.link.set(Link::BROKEN);
+        }
     }
 
     /// The runtime's entry: the current one, or a new connect when there is
@@ -1372,7 +1468,7 @@ mod tests {
                         barrier.wait();
                         let thread = std::thread::current().id();
                         let lease = caller(&b).checkout().expect("a ready connection");
-                        let link = Arc::as_ptr(&lease.link) as usize;
+                        let link = lease.link_id();
                         b.ping().await.unwrap();
                         (thread, link)
                     })
