@@ -1409,6 +1409,42 @@ mod tests {
         link_of(b, id)
     }
 
+    /// How many spare handles this thread keeps for `b`.
+    fn spares(b: &RedisBackend) -> usize {
+        let id = caller(b).id;
+        NEAR.with(|near| {
+            near.borrow()
+                .iter()
+                .filter(|n| n.backend == id)
+                .map(|n| n.spares.len())
+                .sum()
+        })
+    }
+
+    #[test]
+    fn commands_reuse_their_threads_spare_handles_and_a_broken_one_is_not_kept() {
+        let server = RedisServer::start();
+        let b = backend(&server);
+        let rt = runtime();
+        until_ready(&b, &rt);
+        rt.block_on(async {
+            // One command at a time on this thread: one spare, reused.
+            for _ in 0..20 {
+                b.ping().await.unwrap();
+            }
+            assert_eq!(spares(&b), 1);
+            let (first, second) = (caller(&b).checkout(), caller(&b).checkout());
+            assert!(first.is_some() && second.is_some());
+            assert_eq!(spares(&b), 0, "both leases hold a spare");
+            drop((first, second));
+            assert_eq!(spares(&b), 2, "both given back");
+            let lease = caller(&b).checkout().unwrap();
+            lease.spare.link.set(Link::BROKEN);
+            drop(lease);
+            assert_eq!(spares(&b), 1, "a broken connection's spare is dropped");
+        });
+    }
+
     #[test]
     fn a_connection_of_an_ended_runtime_is_never_sent_on() {
         let server = RedisServer::start();
