@@ -197,7 +197,7 @@ pub fn run(sizes: Sizes) -> Report {
         ),
         (
             "mem.tier_get.u64",
-            "typed tier lookup alone (LocalTier::get by argument bytes)",
+            "typed tier's shared map alone (LocalTier::get; a hit reads a front)",
             sync_batch(keys, |k| parts.tier.get(&parts.canonical[k as usize])),
         ),
         ("mem.ours.text", OURS, sync_batch(keys, ours_text)),
