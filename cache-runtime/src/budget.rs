@@ -11,7 +11,8 @@
 //! How: a call that has to wait puts its deadline and its waker into its
 //! thread's registry (a call answered at once registers nothing), and takes
 //! them out when it ends or is dropped. Registries are per thread, so that
-//! lock is one no other thread takes, except the watcher at its wakes. The
+//! lock is one other threads rarely take: the watcher at its wakes, and a
+//! call that moved to another thread when it ends. The
 //! watcher, a task on the I/O runtime, sleeps until the earliest deadline
 //! of all registries, marks the calls past theirs and wakes them (they then
 //! end with a timeout error), and sleeps again. A call whose deadline comes
@@ -84,22 +85,28 @@ impl Ticket {
     /// Whether the watcher found the call past its deadline; else keeps
     /// `waker` as the one to wake.
     fn expired(&self, waker: &Waker) -> bool {
-        let mut slots = self.registry.lock();
-        match slots.slots.get_mut(self.index) {
-            Some(slot) if slot.generation == self.generation => {
-                if slot.expired {
-                    return true;
+        let (expired, replaced) = {
+            let mut slots = self.registry.lock();
+            match slots.slots.get_mut(self.index) {
+                Some(slot) if slot.generation == self.generation => {
+                    if slot.expired {
+                        (true, None)
+                    } else {
+                        match &mut slot.waker {
+                            Some(kept) if kept.will_wake(waker) => (false, None),
+                            kept => (false, kept.replace(waker.clone())),
+                        }
+                    }
                 }
-                match &mut slot.waker {
-                    Some(kept) if kept.will_wake(waker) => {}
-                    kept => *kept = Some(waker.clone()),
-                }
-                false
+                // Not found: cannot be (the slot is this ticket's until it
+                // is dropped); counted as expired rather than waiting
+                // unwatched.
+                _ => (true, None),
             }
-            // Not found: cannot be (the slot is this ticket's until it is
-            // dropped); counted as expired rather than waiting unwatched.
-            _ => true,
-        }
+        };
+        // Dropped out of the lock: a waker's drop may run anything.
+        drop(replaced);
+        expired
     }
 }
 
@@ -211,7 +218,9 @@ static WATCHER: OnceLock<Option<Arc<tokio::sync::Notify>>> = OnceLock::new();
 fn register(budget: Duration, waker: &Waker) -> Option<Ticket> {
     let watcher = WATCHER.get_or_init(start_watcher).as_ref()?;
     let budget_ms = u64::try_from(budget.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);
-    let deadline = clock::now().saturating_add(budget_ms.max(1));
+    // One more: `now` is rounded down, and the watcher ends a call once the
+    // rounded-down time reaches its deadline.
+    let deadline = clock::now().saturating_add(budget_ms).saturating_add(1);
     let (registry, index, generation, tell) = MINE
         .try_with(|registry| {
             let mut slots = registry.lock();
@@ -220,7 +229,7 @@ fn register(budget: Duration, waker: &Waker) -> Option<Ticket> {
             // takes the registries' locks, and the earliest deadline it
             // found after it released them, so this read sees a value that
             // accounts for this call, or `SCANNING`.
-            let tell = deadline < NEXT_WAKE.load(Ordering::Relaxed);
+            let tell = must_tell(deadline, NEXT_WAKE.load(Ordering::Relaxed));
             (registry.clone(), index, generation, tell)
         })
         .ok()?;
@@ -233,6 +242,13 @@ fn register(budget: Duration, waker: &Waker) -> Option<Ticket> {
         index,
         generation,
     })
+}
+
+/// Whether a call due at `deadline` must tell the watcher, which wakes
+/// next at `next_wake`: when that is later, or while the watcher scans
+/// (it may have passed this call's registry already).
+fn must_tell(deadline: Millis, next_wake: Millis) -> bool {
+    next_wake == SCANNING || deadline < next_wake
 }
 
 fn start_watcher() -> Option<Arc<tokio::sync::Notify>> {
@@ -364,6 +380,18 @@ mod tests {
             started.elapsed()
         );
         long.abort();
+    }
+
+    #[test]
+    fn a_call_tells_the_watcher_when_it_is_due_first_or_a_scan_is_under_way() {
+        assert!(must_tell(10, 20));
+        assert!(!must_tell(30, 20));
+        // The scan may have passed this call's registry already.
+        assert!(must_tell(30, SCANNING));
+        assert!(
+            must_tell(30, Millis::MAX),
+            "the watcher waits for a first call"
+        );
     }
 
     #[test]

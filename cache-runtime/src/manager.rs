@@ -227,7 +227,6 @@ impl Drop for LockGuard {
     }
 }
 
-/// How long an entry has left to live, by its header.
 /// XFetch: whether to recompute now, given the entry's expiry and compute time.
 fn refresh_early(header: &envelope::Header, beta: f64) -> bool {
     let expiry = header.stored_at_ms.saturating_add(header.ttl_ms) as f64;

@@ -87,6 +87,21 @@ fn hits_read_their_entry_alone() {
         }
         assert_eq!(calls(&mut admin, "mget"), mgets, "no MGET on a hit");
         assert_eq!(calls(&mut admin, "get"), gets + 400);
+
+        // Past the trust period (1 s) a read arms the generation again,
+        // once: the hits after it read their entry alone again.
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let mgets = calls(&mut admin, "mget");
+        for round in 0..20 {
+            for i in 0..8 {
+                assert_eq!(c.get(&i).await.unwrap(), Some(i * 2), "round {round}");
+            }
+        }
+        let rearmed = calls(&mut admin, "mget") - mgets;
+        assert!(
+            (1..=2).contains(&rearmed),
+            "{rearmed} MGETs for 160 hits after the trust period"
+        );
     });
     assert_eq!(m.stats().errors, 0, "{:?}", m.stats());
 }

@@ -457,10 +457,10 @@ impl Lease {
         }
     }
 
-    /// The address of its runtime's link: tells connections apart without
+    /// Its connection's serial number: tells connections apart without
     /// holding one.
-    fn link_id(&self) -> usize {
-        Arc::as_ptr(&self.spare.link) as usize
+    fn link_id(&self) -> u64 {
+        self.spare.link.serial
     }
 }
 
@@ -540,8 +540,9 @@ struct Known {
 const TRUSTED_FOR: Duration = Duration::from_secs(1);
 
 /// Generation keys remembered per connection before the list is cleared
-/// (namespaces are few; this only bounds a pathological use).
-const KNOWN_GENERATIONS: usize = 4096;
+/// (namespaces are few; this only bounds a pathological use, and the copy
+/// each new one makes: see `ReadMostly`).
+const KNOWN_GENERATIONS: usize = 512;
 
 /// Whether `INFO server` describes a server known to write invalidation
 /// messages into the stream as it runs the change (Redis and Valkey do,
@@ -587,7 +588,15 @@ impl Tracking {
     }
 
     fn remember(&self, generation: &str, value: Bytes, at: u64) {
-        let until = crate::local::clock::now_coarse() + TRUSTED_FOR.as_millis() as u64;
+        // Every update copies the map: callers that armed the same read at
+        // once (after a change, all of them) make one copy, not one each.
+        // (Only while the entry is trusted: one past its period is renewed.)
+        let now = crate::local::clock::now_coarse();
+        let same = |known: &Known| known.at == at && known.value == value && now < known.until;
+        if self.known.read(generation, same) == Some(true) {
+            return;
+        }
+        let until = now + TRUSTED_FOR.as_millis() as u64;
         self.known.update(|known| {
             if known.len() >= KNOWN_GENERATIONS && !known.contains_key(generation) {
                 known.clear();
@@ -685,8 +694,10 @@ struct Near {
 }
 
 /// What a runtime's connection shares with the task that makes it.
-#[derive(Default)]
 struct Link {
+    /// Tells this connection from every other of the process (an address
+    /// could be reused by the next one).
+    serial: u64,
     state: AtomicU8,
     /// Set before the state becomes READY.
     conn: OnceLock<MultiplexedConnection>,
@@ -709,6 +720,17 @@ enum Use<'a> {
 }
 
 impl Link {
+    fn new() -> Self {
+        static SERIALS: AtomicU64 = AtomicU64::new(0);
+        Link {
+            serial: SERIALS.fetch_add(1, Ordering::Relaxed),
+            state: AtomicU8::new(Link::CONNECTING),
+            conn: OnceLock::new(),
+            retry_at: OnceLock::new(),
+            tracking: OnceLock::new(),
+        }
+    }
+
     /// The task is connecting.
     const CONNECTING: u8 = 0;
     /// Connected: the connection is in `conn`.
@@ -822,13 +844,15 @@ impl CallerConns {
         spare.and_then(lease)
     }
 
-    /// A command failed on the connection at `link` (a [`Lease::link_id`])
-    /// of `runtime`: it is not used again.
-    fn broken(&self, runtime: tokio::runtime::Id, link: usize) {
+    /// A command failed on the connection `link` (a [`Lease::link_id`]) of
+    /// `runtime`: it is not used again. (Its lease, dropped with the
+    /// command, went back to the spares; they are dropped with the
+    /// thread's entry at the next checkout.)
+    fn broken(&self, runtime: tokio::runtime::Id, link: u64) {
         let runtimes = self.runtimes.lock();
         if let Some((_, conn)) = runtimes
             .iter()
-            .find(|(r, c)| *r == runtime && Arc::as_ptr(&c.link) as usize == link)
+            .find(|(r, c)| *r == runtime && c.link.serial == link)
         {
             conn.link.set(Link::BROKEN);
         }
@@ -859,7 +883,7 @@ impl CallerConns {
     /// Spawns on `runtime` the task that connects, then keeps watch.
     fn connect(&self, runtime: &Handle, failures: u32) -> Option<RuntimeConn> {
         let io = crate::blocking::io_handle().ok()?;
-        let link = Arc::new(Link::default());
+        let link = Arc::new(Link::new());
         let watch = Watch(link.clone());
         // A runtime with one worker thread (a current-thread runtime
         // included) is better served by the I/O runtime's connection: its
@@ -1438,11 +1462,40 @@ mod tests {
             assert_eq!(spares(&b), 0, "both leases hold a spare");
             drop((first, second));
             assert_eq!(spares(&b), 2, "both given back");
+            // Another task found the connection broken: a lease given back
+            // after that is dropped.
             let lease = caller(&b).checkout().unwrap();
             lease.spare.link.set(Link::BROKEN);
             drop(lease);
             assert_eq!(spares(&b), 1, "a broken connection's spare is dropped");
         });
+    }
+
+    #[test]
+    fn a_failed_command_retires_its_connection_and_its_spares() {
+        let server = RedisServer::start();
+        let b = backend(&server);
+        let rt = runtime();
+        let link = until_ready(&b, &rt);
+        let id = rt.handle().id();
+        rt.block_on(async {
+            // As `run` does: the command's lease goes back, then the
+            // failure is reported by the connection's serial.
+            let lease = caller(&b).checkout().unwrap();
+            let serial = lease.link_id();
+            drop(lease);
+            assert_eq!(spares(&b), 1);
+            caller(&b).broken(id, serial.wrapping_add(1));
+            assert_eq!(link.state(), Link::READY, "another connection's serial");
+            caller(&b).broken(id, serial);
+            assert_eq!(link.state(), Link::BROKEN);
+            // The next call connects again, and this thread's spares of
+            // the broken connection go.
+            b.ping().await.unwrap();
+            assert_eq!(spares(&b), 0);
+        });
+        let fresh = until_ready(&b, &rt);
+        assert_ne!(fresh.serial, link.serial);
     }
 
     #[test]
@@ -1516,8 +1569,10 @@ mod tests {
             }
             seen
         });
-        let first_link = Arc::as_ptr(&first) as usize;
-        assert!(seen.iter().all(|(_, link)| *link == first_link), "{seen:?}");
+        assert!(
+            seen.iter().all(|(_, link)| *link == first.serial),
+            "{seen:?}"
+        );
         let threads: std::collections::HashSet<_> = seen.iter().map(|(t, _)| *t).collect();
         assert_eq!(threads.len(), 2, "both workers ran tasks: {seen:?}");
         assert_eq!(entries(&b).len(), 1, "{:?}", entries(&b));

@@ -307,7 +307,10 @@ struct Bound {
     /// Which of a key's two full sets loses an entry next (alternates).
     evict_second: bool,
     /// This thread's line of the tier's hit counter (`&'static`, as the
-    /// tier is).
+    /// tier is). (While this thread's thread-locals are torn down, its
+    /// index may go back, and a new thread take it, before this front's
+    /// last use by another thread-local's destructor: that hit's count may
+    /// then be lost, nothing worse.)
     hit_line: Option<NonNull<AtomicU64>>,
     /// The tier's seed for lone integers.
     int_seed: [u64; 2],
