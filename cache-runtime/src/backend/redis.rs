@@ -1419,6 +1419,21 @@ mod tests {
         conn.link.clone()
     }
 
+    /// A server, a backend on it, and a two-worker runtime whose connection
+    /// is ready (its link).
+    fn ready() -> (
+        RedisServer,
+        RedisBackend,
+        tokio::runtime::Runtime,
+        Arc<Link>,
+    ) {
+        let server = RedisServer::start();
+        let b = backend(&server);
+        let rt = runtime();
+        let link = until_ready(&b, &rt);
+        (server, b, rt, link)
+    }
+
     /// Pings from `rt` until its connection is in use.
     fn until_ready(b: &RedisBackend, rt: &tokio::runtime::Runtime) -> Arc<Link> {
         let id = rt.handle().id();
@@ -1473,10 +1488,7 @@ mod tests {
 
     #[test]
     fn a_failed_command_retires_its_connection_and_its_spares() {
-        let server = RedisServer::start();
-        let b = backend(&server);
-        let rt = runtime();
-        let link = until_ready(&b, &rt);
+        let (_server, b, rt, link) = ready();
         let id = rt.handle().id();
         rt.block_on(async {
             // As `run` does: the command's lease goes back, then the
@@ -1596,10 +1608,7 @@ mod tests {
 
     #[test]
     fn a_broken_connection_is_dropped_and_replaced() {
-        let server = RedisServer::start();
-        let b = backend(&server);
-        let rt = runtime();
-        let link = until_ready(&b, &rt);
+        let (server, b, rt, link) = ready();
         let mut admin = server.client();
         // Kill every client but the admin: the I/O connection reconnects by
         // itself; the caller runtime's is dropped on its first failure.
