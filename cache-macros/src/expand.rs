@@ -275,7 +275,10 @@ impl<'a> Expander<'a> {
         // The lone hit in tail position: its value moves straight into the
         // return value (an early `return` of it made a `String` hit 30%
         // slower: one more copy through the stack).
-        let body = match cached.then(|| self.lone_int_hit(&shape)).flatten() {
+        let body = match cached
+            .then(|| self.lone_int_hit(&shape, ret_span))
+            .flatten()
+        {
             Some(lone) => quote_spanned! {ret_span=>
                 match #lone {
                     ::core::option::Option::Some(__memocache_out) => __memocache_out,
@@ -298,7 +301,7 @@ impl<'a> Expander<'a> {
     /// it is an integer is asked through serde, by a method that resolves
     /// to a `None` without `Serialize` (autoref), so that a key argument
     /// that is not `Serialize` is reported once, at `.arg(..)`.
-    fn lone_int_hit(&self, shape: &TokenStream) -> Option<TokenStream> {
+    fn lone_int_hit(&self, shape: &TokenStream, ret_span: Span) -> Option<TokenStream> {
         let p = &self.private;
         if self.options.key.is_some()
             || self.associated
@@ -306,12 +309,7 @@ impl<'a> Expander<'a> {
         {
             return None;
         }
-        let skipped = |name: &Ident| {
-            self.options
-                .skip
-                .as_ref()
-                .is_some_and(|(_, names)| names.iter().any(|s| s == name))
-        };
+        let skipped = |name: &Ident| self.skipped(name);
         let mut keyed = self.f.args.iter().filter(|arg| match &arg.binding {
             Binding::Name(p) => !skipped(&p.ident),
             Binding::Pattern(names) => names.iter().any(|n| !skipped(n)),
@@ -326,7 +324,6 @@ impl<'a> Expander<'a> {
         // At the return type's span, as the drivers: a return type that is
         // not storable fails the same bound there, and rustc reports the
         // error once.
-        let ret_span = span_of(self.ret());
         let p = respan(p.clone(), ret_span);
         Some(quote_spanned! {ret_span=>
             {
@@ -468,13 +465,16 @@ impl<'a> Expander<'a> {
         }}
     }
 
+    /// Whether `name` is left out of the key (`skip`).
+    fn skipped(&self, name: &Ident) -> bool {
+        self.options
+            .skip
+            .as_ref()
+            .is_some_and(|(_, names)| names.iter().any(|s| s == name))
+    }
+
     fn derived_key_parts(&self) -> Vec<TokenStream> {
-        let skipped = |name: &Ident| {
-            self.options
-                .skip
-                .as_ref()
-                .is_some_and(|(_, names)| names.iter().any(|s| s == name))
-        };
+        let skipped = |name: &Ident| self.skipped(name);
         let mut parts = Vec::new();
         for arg in &self.f.args {
             match &arg.binding {

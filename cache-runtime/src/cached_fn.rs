@@ -195,6 +195,12 @@ impl Spec {
             .get::<V>()
     }
 
+    /// This function, as its fronts know it: their owner (see `FnFront`).
+    #[inline(always)]
+    fn owner(&'static self) -> *const () {
+        std::ptr::from_ref(self).cast()
+    }
+
     /// The entry key of the key arguments whose canonical bytes are `args`.
     fn entry_key_of(&self, manager: &Manager, args: &[u8]) -> Result<EntryKey> {
         let digest = manager.hasher().digest_bytes(args);
@@ -527,16 +533,27 @@ pub fn cached_locally<S: Shape>(
     front: &'static LocalKey<FnFront>,
     key: &KeyArgs<'static>,
 ) -> Option<S::Output> {
-    // The thread-local's address, from a closure small enough that the
-    // access is inlined here, where `front` is a known `static` (a closure
-    // doing the lookup itself makes `try_with` an out-of-line function
-    // called with the key's accessor, an indirect call per hit).
+    with_front(front, |front| cached_locally_in::<S>(spec, front, key))
+}
+
+/// `f` with this thread's front in `front`, unless its thread-local is
+/// gone (this thread is exiting).
+///
+/// The thread-local's address is taken by a closure small enough that the
+/// access is inlined where `front` is a known `static`; `f` runs after it.
+/// (With `f` itself inside `try_with`, `try_with` became an out-of-line
+/// function called with the key's accessor: an indirect call per hit.)
+#[inline(always)]
+fn with_front<R>(
+    front: &'static LocalKey<FnFront>,
+    f: impl FnOnce(&FnFront) -> Option<R>,
+) -> Option<R> {
     let front = front.try_with(std::ptr::from_ref).ok()?;
-    // SAFETY: `front` points to this thread's `FnFront`, alive: its
-    // destructor runs at this thread's exit and not during this call (were
-    // it running or done, `try_with` would have failed), and a thread-local
-    // stays where it is for its whole life.
-    cached_locally_in::<S>(spec, unsafe { &*front }, key)
+    // SAFETY: `front` points to this thread's `FnFront`, alive for `f`'s
+    // call: its destructor runs at this thread's exit, not during this call
+    // (were it running or done, `try_with` would have failed), and a
+    // thread-local stays where it is for its whole life.
+    f(unsafe { &*front })
 }
 
 /// What `#[cached]` calls first for a function whose key is one argument:
@@ -559,13 +576,11 @@ pub fn cached_locally_int<S: Shape>(
         return None;
     }
     let v = arg?;
-    // As in `cached_locally`.
-    let front = front.try_with(std::ptr::from_ref).ok()?;
-    let owner = std::ptr::from_ref(spec).cast();
-    // SAFETY: as in `cached_locally`.
-    unsafe { &*front }
-        .get::<S::Stored>(owner, Query::Int(v))
-        .map(S::output)
+    with_front(front, |front| {
+        front
+            .get::<S::Stored>(spec.owner(), Query::Int(v))
+            .map(S::output)
+    })
 }
 
 /// A key argument asked whether it is an integer: `(&LoneProbe(&x)).lone_int()`
@@ -612,7 +627,7 @@ fn cached_locally_in<S: Shape>(
         // No check that tiers are usable: while they are not, they are
         // empty (see `local`). The front knows its tier: a hit reads
         // nothing else of the function's.
-        let owner = std::ptr::from_ref(spec).cast();
+        let owner = spec.owner();
         front
             .get(owner, args)
             .or_else(|| spec.local_tier::<S::Stored>()?.lookup(args, owner, front))

@@ -314,10 +314,10 @@ impl RedisBackend {
         let scripts = self.scripts;
         Box::pin(async move {
             if let Some(lease) = caller.checkout() {
-                let (runtime, link) = (lease.runtime, lease.link_id());
+                let link = lease.link_id();
                 match op(Conn::Caller(lease), scripts).await {
                     Err(e) if e.is_connection() || e.is_timeout() => {
-                        caller.broken(runtime, link);
+                        caller.broken(link);
                         tracing::debug!(
                             server = %caller.shown_as,
                             error = %e,
@@ -425,8 +425,6 @@ struct CallerConns {
 struct Lease {
     /// Taken out only by `drop`.
     spare: ManuallyDrop<Spare>,
-    /// The runtime whose connection it is.
-    runtime: tokio::runtime::Id,
 }
 
 /// A handle on a runtime's connection, and what a command on it needs.
@@ -450,10 +448,9 @@ impl Spare {
 }
 
 impl Lease {
-    fn new(spare: Spare, runtime: tokio::runtime::Id) -> Self {
+    fn new(spare: Spare) -> Self {
         Lease {
             spare: ManuallyDrop::new(spare),
-            runtime,
         }
     }
 
@@ -814,7 +811,7 @@ impl CallerConns {
         id: tokio::runtime::Id,
     ) -> Option<Lease> {
         let mine = |n: &Near| n.backend == self.id && n.runtime == id;
-        let lease = |spare| Some(Lease::new(spare, id));
+        let lease = |spare| Some(Lease::new(spare));
         if let Some(n) = near.iter_mut().find(|n| mine(n)) {
             match n.conn.link.usable() {
                 Use::Ready(conn) => {
@@ -844,16 +841,13 @@ impl CallerConns {
         spare.and_then(lease)
     }
 
-    /// A command failed on the connection `link` (a [`Lease::link_id`]) of
-    /// `runtime`: it is not used again. (Its lease, dropped with the
-    /// command, went back to the spares; they are dropped with the
-    /// thread's entry at the next checkout.)
-    fn broken(&self, runtime: tokio::runtime::Id, link: u64) {
+    /// A command failed on the connection `link` (a [`Lease::link_id`]): it
+    /// is not used again. (Its lease, dropped with the command, went back
+    /// to the spares; they are dropped with the thread's entry at the next
+    /// checkout.)
+    fn broken(&self, link: u64) {
         let runtimes = self.runtimes.lock();
-        if let Some((_, conn)) = runtimes
-            .iter()
-            .find(|(r, c)| *r == runtime && c.link.serial == link)
-        {
+        if let Some((_, conn)) = runtimes.iter().find(|(_, c)| c.link.serial == link) {
             conn.link.set(Link::BROKEN);
         }
     }
@@ -1462,10 +1456,7 @@ mod tests {
 
     #[test]
     fn commands_reuse_their_threads_spare_handles_and_a_broken_one_is_not_kept() {
-        let server = RedisServer::start();
-        let b = backend(&server);
-        let rt = runtime();
-        until_ready(&b, &rt);
+        let (_server, b, rt, _) = ready();
         rt.block_on(async {
             // One command at a time on this thread: one spare, reused.
             for _ in 0..20 {
@@ -1489,7 +1480,6 @@ mod tests {
     #[test]
     fn a_failed_command_retires_its_connection_and_its_spares() {
         let (_server, b, rt, link) = ready();
-        let id = rt.handle().id();
         rt.block_on(async {
             // As `run` does: the command's lease goes back, then the
             // failure is reported by the connection's serial.
@@ -1497,9 +1487,9 @@ mod tests {
             let serial = lease.link_id();
             drop(lease);
             assert_eq!(spares(&b), 1);
-            caller(&b).broken(id, serial.wrapping_add(1));
+            caller(&b).broken(serial.wrapping_add(1));
             assert_eq!(link.state(), Link::READY, "another connection's serial");
-            caller(&b).broken(id, serial);
+            caller(&b).broken(serial);
             assert_eq!(link.state(), Link::BROKEN);
             // The next call connects again, and this thread's spares of
             // the broken connection go.

@@ -239,15 +239,13 @@ impl FnFront {
         found
     }
 
-    /// Keeps `value` for `args` (hashed to `hash` by `tier`), as read at
-    /// `epoch`; binds this front to the function at `owner` and its `tier`
-    /// if it is unbound and this thread holds an index.
-    #[allow(clippy::too_many_arguments)]
+    /// Keeps `value` for `args`, as read from `tier` at `epoch`; binds this
+    /// front to the function at `owner` and its `tier` if it is unbound and
+    /// this thread holds an index.
     pub(crate) fn put<V: Clone + Send + Sync + 'static>(
         &self,
         owner: *const (),
         tier: &'static LocalTier<V>,
-        hash: u64,
         args: Query<'_>,
         value: V,
         expires_at: Millis,
@@ -262,7 +260,7 @@ impl FnFront {
             }
             if let Some(mut front) = bound.as_mut().and_then(|b| b.front::<V>(owner)) {
                 if std::ptr::eq(front.tier, tier) {
-                    front.put(hash, args, value, expires_at, epoch);
+                    front.put(tier.map.hash_query(args), args, value, expires_at, epoch);
                 }
             }
         });
@@ -416,7 +414,7 @@ mod tests {
         )))
     }
 
-    /// Puts `value` for `args` into `front` as the tier's shared map would.
+    /// Puts `value` for `args` into `front`, as the tier's lookup does.
     fn put<V: Clone + Send + Sync + 'static>(
         front: &FnFront,
         tier: &'static LocalTier<V>,
@@ -424,8 +422,7 @@ mod tests {
         value: V,
         expires_at: Millis,
     ) {
-        let hash = tier.map.hash_query(args);
-        front.put(OWNER, tier, hash, args, value, expires_at, tier.epoch());
+        front.put(OWNER, tier, args, value, expires_at, tier.epoch());
     }
 
     #[test]

@@ -124,8 +124,7 @@ impl<V: Clone + Send + Sync + 'static> LocalTier<V> {
         let epoch = self.epoch();
         let (value, expires_at) = self.shared(args)?;
         if self.epoch() == epoch {
-            let hash = self.map.hash_query(args);
-            front.put(owner, self, hash, args, value.clone(), expires_at, epoch);
+            front.put(owner, self, args, value.clone(), expires_at, epoch);
         }
         Some(value)
     }
