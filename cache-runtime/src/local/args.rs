@@ -26,7 +26,7 @@ impl Default for ArgsHasher {
 
 /// A 64×64-bit multiply, its halves folded together: the mixing step of
 /// foldhash and wyhash.
-#[inline]
+#[inline(always)]
 fn fold(a: u64, b: u64) -> u64 {
     let full = u128::from(a) * u128::from(b);
     (full as u64) ^ ((full >> 64) as u64)
@@ -41,7 +41,7 @@ fn word(bytes: &[u8], at: usize) -> u64 {
 
 /// The hash of a lone integer with `seed` (one multiply): what
 /// [`ArgsHasher::hash_query`] gives it, for callers that hold the seed.
-#[inline]
+#[inline(always)]
 pub(crate) fn hash_int(seed: [u64; 2], v: i128) -> u64 {
     let [s0, s1] = seed;
     fold((v as u64) ^ s0, ((v >> 64) as u64) ^ s1)
@@ -113,7 +113,7 @@ impl FrontKey {
 
     /// Whether this is `query`. (A lone integer is never compared with
     /// bytes: a function's calls all ask by the same kind.)
-    #[inline]
+    #[inline(always)]
     pub(crate) fn is(&self, query: Query<'_>) -> bool {
         match (self, query) {
             (FrontKey::Int(a), Query::Int(b)) => *a == b,
