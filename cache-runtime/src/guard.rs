@@ -75,7 +75,7 @@ impl<B: Backend> Backend for Guarded<B> {
     }
     fn get_with_generation<'a>(
         &'a self,
-        keys: &'a [String; 2],
+        keys: [&'a str; 2],
     ) -> BoxFuture<'a, Result<[Option<Bytes>; 2]>> {
         self.guard(keys.len(), move || self.inner.get_with_generation(keys))
     }

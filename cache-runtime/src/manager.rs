@@ -62,6 +62,18 @@ const FLIGHT_GRACE: Duration = Duration::from_secs(1);
 /// Pause between two sweep steps, so the sweep never hogs the server.
 const SWEEP_PAUSE: Duration = Duration::from_millis(2);
 
+/// What a manager knows of a namespace.
+#[derive(Clone, Copy, Default)]
+struct Seen {
+    /// The newest generation seen (0: none yet).
+    generation: u64,
+    /// For a namespace named by a `&'static str` (every cached function's),
+    /// its generation key, rendered once and kept for the life of the
+    /// process: reads then borrow it instead of rendering it (an allocation
+    /// per read). At most one per such name and manager.
+    key: Option<&'static str>,
+}
+
 /// The cache: a backend, the configuration, and the state shared by every
 /// cached function (generations seen, flights in progress, counters).
 ///
@@ -72,7 +84,7 @@ pub struct Manager {
     breaker: Option<Arc<Breaker>>,
     config: Config,
     hasher: KeyHasher,
-    generations: ReadMostly<Name, u64>,
+    generations: ReadMostly<Name, Seen>,
     flights: Flights,
     stats: Stats,
     disabled: Option<String>,
@@ -487,17 +499,27 @@ impl Manager {
         }
     }
 
-    fn cached_generation(&self, namespace: &Name) -> u64 {
-        self.generations.read(namespace, |g| *g).unwrap_or(0)
+    fn seen(&self, namespace: &Name) -> Seen {
+        self.generations
+            .read(namespace, |seen| *seen)
+            .unwrap_or_default()
     }
 
     fn remember_generation(&self, namespace: &Name, generation: u64) {
-        if self.cached_generation(namespace) >= generation {
+        let seen = self.seen(namespace);
+        let wants_key = seen.key.is_none() && namespace.is_static();
+        if seen.generation >= generation && !wants_key {
             return;
         }
+        // Rendered before the update, which may run more than once.
+        let key = wants_key.then(|| {
+            let key = generation_key(&self.config.prefix, namespace).into_boxed_str();
+            &*Box::leak(key)
+        });
         self.generations.update(|gens| {
-            let seen = gens.entry(namespace.clone()).or_insert(0);
-            *seen = (*seen).max(generation);
+            let seen = gens.entry(namespace.clone()).or_default();
+            seen.generation = seen.generation.max(generation);
+            seen.key = seen.key.or(key);
         });
     }
 
@@ -508,20 +530,26 @@ impl Manager {
     /// Backend failures.
     pub async fn read(&self, key: &EntryKey) -> Result<Read> {
         let prefix = &self.config.prefix;
-        let mut guess = self.cached_generation(&key.namespace);
+        let seen = self.seen(&key.namespace);
+        let mut guess = seen.generation;
         // The generation key, then the entry's key at the guessed generation.
-        let mut keys = [
-            generation_key(prefix, &key.namespace),
-            key.render(prefix, guess),
-        ];
+        let rendered;
+        let generation_key = match seen.key {
+            Some(known) => known,
+            None => {
+                rendered = generation_key(prefix, &key.namespace);
+                &rendered
+            }
+        };
+        let mut full_key = key.render(prefix, guess);
         for _ in 0..2 {
-            let [generation, raw] = self.backend.get_with_generation(&keys).await?;
+            let keys = [generation_key, &*full_key];
+            let [generation, raw] = self.backend.get_with_generation(keys).await?;
             let live = match generation {
                 Some(g) => parse_generation(&g)?,
-                None => self.start_generation(&keys[0]).await?,
+                None => self.start_generation(generation_key).await?,
             };
             if live == guess {
-                let [_, full_key] = keys;
                 return Ok(Read {
                     generation: live,
                     full_key,
@@ -531,11 +559,10 @@ impl Manager {
             }
             self.remember_generation(&key.namespace, live);
             guess = live;
-            keys[1] = key.render(prefix, guess);
+            full_key = key.render(prefix, guess);
         }
         // The generation moved twice during this call: a miss under the
         // newest one is the right answer.
-        let [_, full_key] = keys;
         Ok(Read {
             generation: guess,
             full_key,
@@ -1066,4 +1093,50 @@ fn global_first_use() -> &'static Arc<Manager> {
         }
         Arc::new(manager)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manager() -> Manager {
+        let config = Config::builder().url("memory://").prefix("p").build();
+        Manager::new(config.expect("a config")).expect("a manager")
+    }
+
+    #[test]
+    fn a_static_namespace_keeps_its_generation_key_and_reads_stay_right() {
+        let m = manager();
+        let digest = m.hasher().digest_bytes(b"args");
+        let fixed = EntryKey::new(Name::new_static("fixed").unwrap(), "f", None, digest);
+        let shared = EntryKey::new(Name::new("fixed").unwrap(), "f", None, digest);
+        crate::blocking::block_on(async {
+            assert!(m.read(&fixed).await.unwrap().raw.is_none());
+            assert_eq!(m.seen(&fixed.namespace).key, Some("p:fixed:gen"));
+            m.put(&fixed, &5u32, Duration::from_secs(60)).await.unwrap();
+            let read = m.read(&fixed).await.unwrap();
+            assert!(read.raw.is_some(), "a value stored is read back");
+            assert_eq!(
+                read.full_key,
+                fixed.render(&m.config.prefix, read.generation)
+            );
+            m.flush_namespace("fixed").await.unwrap();
+            let after = m.read(&fixed).await.unwrap();
+            assert!(after.raw.is_none(), "nothing after a flush");
+            assert!(after.generation > read.generation);
+            assert_eq!(m.seen(&fixed.namespace).key, Some("p:fixed:gen"));
+            // A name made at run time gets no kept key: there may be any
+            // number of them.
+            let other = EntryKey::new(Name::new("other").unwrap(), "f", None, digest);
+            m.read(&other).await.unwrap();
+            assert_eq!(m.seen(&other.namespace).key, None);
+            assert!(m.seen(&other.namespace).generation > 0);
+            // The same name made either way is one namespace.
+            assert!(m.read(&shared).await.unwrap().raw.is_none());
+            m.put(&shared, &6u32, Duration::from_secs(60))
+                .await
+                .unwrap();
+            assert!(m.read(&fixed).await.unwrap().raw.is_some());
+        });
+    }
 }

@@ -215,7 +215,7 @@ async fn reads_with_generation_follow_every_change(b: &dyn Backend, p: &str) {
         let keys = keys.clone();
         async move {
             for _ in 0..3 {
-                let got = b.get_with_generation(&keys).await.unwrap();
+                let got = b.get_with_generation([&keys[0], &keys[1]]).await.unwrap();
                 assert_eq!(got.to_vec(), want, "get_with_generation after {step}");
                 assert_eq!(
                     b.get_many(&keys).await.unwrap(),

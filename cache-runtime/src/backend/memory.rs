@@ -67,6 +67,13 @@ impl Backend for MemoryBackend {
         done(Ok(self.store.get_many(&keys)))
     }
 
+    fn get_with_generation<'a>(
+        &'a self,
+        keys: [&'a str; 2],
+    ) -> BoxFuture<'a, Result<[Option<Bytes>; 2]>> {
+        done(super::two_values(self.store.get_many(&keys), "memory"))
+    }
+
     fn set_many<'a>(
         &'a self,
         items: &'a [(String, Bytes)],

@@ -93,12 +93,14 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// told of every change of the generation key, in order with its
     /// replies (Redis client-side tracking), may answer the generation from
     /// the value it last read and fetch the entry alone. The default is
-    /// `get_many`.
+    /// `get_many`. (Keys borrowed, not owned: the generation key is
+    /// rendered once per namespace, not per read.)
     fn get_with_generation<'a>(
         &'a self,
-        keys: &'a [String; 2],
+        keys: [&'a str; 2],
     ) -> BoxFuture<'a, Result<[Option<Bytes>; 2]>> {
-        Box::pin(async move { two_values(self.get_many(keys).await?, self.name()) })
+        let keys = keys.map(str::to_owned);
+        Box::pin(async move { two_values(self.get_many(&keys).await?, self.name()) })
     }
 
     /// Stores every `(key, value)` with `ttl` (`None`: no expiry).
@@ -240,7 +242,7 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     }
     fn get_with_generation<'a>(
         &'a self,
-        keys: &'a [String; 2],
+        keys: [&'a str; 2],
     ) -> BoxFuture<'a, Result<[Option<Bytes>; 2]>> {
         (**self).get_with_generation(keys)
     }

@@ -608,7 +608,7 @@ impl Tracking {
 /// `MGET generation entry`, or, on a caller connection that tracks the
 /// generation key, `GET entry` alone while no change of the generation key
 /// was reported since it was read.
-async fn read_with_generation(keys: &[String; 2], conn: &mut Conn) -> Result<[Option<Bytes>; 2]> {
+async fn read_with_generation(keys: [&str; 2], conn: &mut Conn) -> Result<[Option<Bytes>; 2]> {
     let [generation_key, entry_key] = keys;
     let (conn, tracking) = match conn {
         Conn::Caller(lease) => match &mut *lease.spare {
@@ -618,14 +618,17 @@ async fn read_with_generation(keys: &[String; 2], conn: &mut Conn) -> Result<[Op
                 ..
             } => (conn, &**tracking),
             Spare { tracking: None, .. } => {
-                return two_values(mget(keys).query_async(conn).await?, "redis")
+                return two_values(mget(&keys).query_async(conn).await?, "redis")
             }
         },
-        conn => return two_values(mget(keys).query_async(conn).await?, "redis"),
+        conn => return two_values(mget(&keys).query_async(conn).await?, "redis"),
     };
     let before = tracking.changes();
     if let Some(generation) = tracking.known(generation_key, before) {
-        let entry: Option<Bytes> = redis::cmd("GET").arg(entry_key).query_async(conn).await?;
+        // Sized at once: `cmd` would grow its buffers twice for the key.
+        let mut get = redis::Cmd::with_capacity(2, 3 + entry_key.len());
+        get.arg("GET").arg(entry_key);
+        let entry: Option<Bytes> = get.query_async(conn).await?;
         if tracking.changes() == before {
             return Ok([Some(generation), entry]);
         }
@@ -646,7 +649,7 @@ async fn read_with_generation(keys: &[String; 2], conn: &mut Conn) -> Result<[Op
         .ignore()
         .cmd("PTTL")
         .arg(generation_key)
-        .add_command(mget(keys));
+        .add_command(mget(&keys));
     let (ttl, values): (i64, Vec<Option<Bytes>>) = pipe.query_async(conn).await?;
     let values = two_values(values, "redis")?;
     if tracking.changes() == before && ttl == -1 {
@@ -1035,10 +1038,13 @@ fn client_for(info: redis::ConnectionInfo, options: &RedisOptions) -> Result<red
 }
 
 /// `MGET keys...`, allocated at its final size.
-fn mget(keys: &[String]) -> redis::Cmd {
-    let data = 4 + keys.iter().map(String::len).sum::<usize>();
+fn mget<K: AsRef<str>>(keys: &[K]) -> redis::Cmd {
+    let data = 4 + keys.iter().map(|k| k.as_ref().len()).sum::<usize>();
     let mut cmd = redis::Cmd::with_capacity(1 + keys.len(), data);
-    cmd.arg("MGET").arg(keys);
+    cmd.arg("MGET");
+    for key in keys {
+        cmd.arg(key.as_ref());
+    }
     cmd
 }
 
@@ -1086,7 +1092,7 @@ impl Backend for RedisBackend {
 
     fn get_with_generation<'a>(
         &'a self,
-        keys: &'a [String; 2],
+        keys: [&'a str; 2],
     ) -> BoxFuture<'a, Result<[Option<Bytes>; 2]>> {
         self.run(Retry::Safe, move |mut conn, _| async move {
             read_with_generation(keys, &mut conn).await

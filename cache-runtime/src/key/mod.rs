@@ -129,6 +129,11 @@ impl Name {
         Ok(())
     }
 
+    /// Whether the name was made from a `&'static str` ([`Name::new_static`]).
+    pub(crate) fn is_static(&self) -> bool {
+        matches!(self.0, Repr::Static(_))
+    }
+
     /// The name as a string.
     pub fn as_str(&self) -> &str {
         match &self.0 {
