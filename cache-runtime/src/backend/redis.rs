@@ -628,7 +628,11 @@ async fn read_with_generation(keys: [&str; 2], conn: &mut Conn) -> Result<[Optio
         // Sized at once: `cmd` would grow its buffers twice for the key.
         let mut get = redis::Cmd::with_capacity(2, 3 + entry_key.len());
         get.arg("GET").arg(entry_key);
-        let entry: Option<Bytes> = get.query_async(conn).await?;
+        // Sent by the connection's own method: `query_async` would box its
+        // future (a kilobyte, allocated per command).
+        let reply = conn.send_packed_command(&get).await?.extract_error()?;
+        let entry: Option<Bytes> =
+            redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
         if tracking.changes() == before {
             return Ok([Some(generation), entry]);
         }
