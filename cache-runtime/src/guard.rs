@@ -41,10 +41,10 @@ impl Policy {
     }
 
     /// The future `call` makes, under this policy, for a call on `keys`
-    /// keys (a batch of `n` keys gets `ceil(n / 500)` budgets) of the
+    /// keys (a batch gets one budget per [`BUDGET_KEYS`] keys) of the
     /// backend named `backend`. `call` is not called while the breaker is
     /// open.
-    pub async fn run<T, F: Future<Output = Result<T>> + Unpin>(
+    pub(crate) async fn run<T, F: Future<Output = Result<T>>>(
         &self,
         backend: &str,
         keys: usize,
@@ -59,7 +59,7 @@ impl Policy {
         let budget = self.budget * keys.div_ceil(BUDGET_KEYS).max(1) as u32;
         // Kept by one watcher, whatever runtime (or none) the caller polls
         // from (see `budget`).
-        let outcome = Budgeted::new(call(), budget).await;
+        let outcome = Budgeted::new(std::pin::pin!(call()), budget).await;
         match &outcome {
             Err(e) if e.is_backend_failure() => self.breaker.failure(),
             _ => self.breaker.success(),

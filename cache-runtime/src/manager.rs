@@ -34,7 +34,7 @@
 //! (`max(old + 1, now)`): if Redis evicts the generation key, the next one is
 //! still newer than every generation used before, so no old entry comes back.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -69,9 +69,25 @@ struct Seen {
     generation: u64,
     /// For a namespace named by a `&'static str` (every cached function's),
     /// its generation key, rendered once and kept for the life of the
-    /// process: reads then borrow it instead of rendering it (an allocation
-    /// per read). At most one per such name and manager.
+    /// process ([`kept_generation_key`]): reads then borrow it instead of
+    /// rendering it (an allocation per read).
     key: Option<&'static str>,
+}
+
+/// The generation key of `namespace` under `prefix`, rendered once per
+/// process and kept for its life: for namespaces named by a `&'static str`,
+/// of which a program has a fixed number, so at most one string each (per
+/// prefix), however many managers use it.
+fn kept_generation_key(prefix: &Name, namespace: &Name) -> &'static str {
+    static KEPT: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    let key = generation_key(prefix, namespace);
+    let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(&found) = kept.iter().find(|k| **k == key) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(key.into_boxed_str());
+    kept.push(leaked);
+    leaked
 }
 
 /// The cache: a backend, the configuration, and the state shared by every
@@ -349,7 +365,7 @@ impl Manager {
     pub fn with_backend(config: Config, backend: Arc<dyn Backend>) -> Self {
         let is_remote = backend.is_remote();
         let unguarded = backend.clone();
-        let (backend, policy): (Arc<dyn Backend>, _) = if backend.is_remote() {
+        let (backend, policy): (Arc<dyn Backend>, _) = if is_remote {
             let breaker = Arc::new(Breaker::new(
                 config.breaker_threshold,
                 config.breaker_cooldown,
@@ -517,11 +533,8 @@ impl Manager {
         if seen.generation >= generation && !wants_key {
             return;
         }
-        // Rendered before the update, which may run more than once.
-        let key = wants_key.then(|| {
-            let key = generation_key(&self.config.prefix, namespace).into_boxed_str();
-            &*Box::leak(key)
-        });
+        // Found before the update, which may run more than once.
+        let key = wants_key.then(|| kept_generation_key(&self.config.prefix, namespace));
         self.generations.update(|gens| {
             let seen = gens.entry(namespace.clone()).or_default();
             seen.generation = seen.generation.max(generation);
@@ -540,8 +553,8 @@ impl Manager {
         let mut guess = seen.generation;
         // The generation key, then the entry's key at the guessed generation.
         let rendered;
-        let generation_key = match seen.key {
-            Some(known) => known,
+        let gen_key = match seen.key {
+            Some(kept) => kept,
             None => {
                 rendered = generation_key(prefix, &key.namespace);
                 &rendered
@@ -549,13 +562,18 @@ impl Manager {
         };
         let mut full_key = key.render(prefix, guess);
         for _ in 0..2 {
-            let keys = [generation_key, &*full_key];
+            let keys = [gen_key, &*full_key];
             let [generation, raw] = self.read_with_generation(keys).await?;
             let live = match generation {
                 Some(g) => parse_generation(&g)?,
-                None => self.start_generation(generation_key).await?,
+                None => self.start_generation(gen_key).await?,
             };
             if live == guess {
+                if seen.key.is_none() && key.namespace.is_static() {
+                    // The generation was seen first by another way (a
+                    // flush, or a name made at run time): keep the key now.
+                    self.remember_generation(&key.namespace, live);
+                }
                 return Ok(Read {
                     generation: live,
                     full_key,
@@ -1156,6 +1174,24 @@ mod tests {
                 .await
                 .unwrap();
             assert!(m.read(&fixed).await.unwrap().raw.is_some());
+        });
+    }
+
+    #[test]
+    fn the_key_is_kept_when_another_name_saw_the_generation_first_and_once_per_process() {
+        let (m, other) = (manager(), manager());
+        let digest = m.hasher().digest_bytes(b"args");
+        let fixed = EntryKey::new(Name::new_static("first").unwrap(), "f", None, digest);
+        let shared = EntryKey::new(Name::new("first").unwrap(), "f", None, digest);
+        crate::blocking::block_on(async {
+            m.read(&shared).await.unwrap();
+            assert_eq!(m.seen(&fixed.namespace).key, None);
+            m.read(&fixed).await.unwrap();
+            let kept = m.seen(&fixed.namespace).key.expect("kept");
+            assert_eq!(kept, "p:first:gen");
+            other.read(&fixed).await.unwrap();
+            let again = other.seen(&fixed.namespace).key.expect("kept");
+            assert!(std::ptr::eq(kept, again), "one string per process");
         });
     }
 }

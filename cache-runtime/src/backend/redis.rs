@@ -628,8 +628,9 @@ async fn read_with_generation(keys: [&str; 2], conn: &mut Conn) -> Result<[Optio
         // Sized at once: `cmd` would grow its buffers twice for the key.
         let mut get = redis::Cmd::with_capacity(2, 3 + entry_key.len());
         get.arg("GET").arg(entry_key);
-        // Sent by the connection's own method: `query_async` would box its
-        // future (a kilobyte, allocated per command).
+        // Sent by the connection's own method: through `query_async`, the
+        // connection's `req_packed_command` boxes that method's future (a
+        // kilobyte, allocated per command).
         let reply = conn.send_packed_command(&get).await?.extract_error()?;
         let entry: Option<Bytes> =
             redis::from_redis_value(reply).map_err(redis::RedisError::from)?;

@@ -242,7 +242,9 @@ impl FnFront {
             return None;
         }
         let _done = Done(&self.busy);
-        // SAFETY: as in `with`.
+        // SAFETY: a `FnFront` is `!Sync` (a thread-local), and `busy` shows
+        // that this thread holds no other borrow of `bound` (a `Clone` of
+        // the value below that calls this function again finds it set).
         let bound = unsafe { &mut *self.bound.get() };
         let front = bound.as_mut()?.front::<V>(owner)?;
         let tier = front.tier;
