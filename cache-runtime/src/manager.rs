@@ -48,7 +48,7 @@ use crate::config::{BackendUrl, Config};
 use crate::envelope::{self, Kind, STAMP_END};
 use crate::error::{Error, ErrorKind, Result};
 use crate::guard::{Guarded, Policy};
-use crate::key::{generation_key, Digest, EntryKey, KeyHasher, Name};
+use crate::key::{generation_key, Decimal, Digest, EntryKey, KeyHasher, Name};
 use crate::local::{Coherence, Invalidate, Invalidation, LocalTier};
 use crate::read_mostly::ReadMostly;
 use crate::singleflight::{Flights, Joined, Leader};
@@ -63,10 +63,13 @@ const FLIGHT_GRACE: Duration = Duration::from_secs(1);
 const SWEEP_PAUSE: Duration = Duration::from_millis(2);
 
 /// What a manager knows of a namespace.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Seen {
     /// The newest generation seen (0: none yet).
     generation: u64,
+    /// `generation` in decimal: a read renders its key with these, and
+    /// compares them with the generation it reads (no parse when equal).
+    digits: Decimal,
     /// For a namespace named by a `&'static str` (every cached function's),
     /// its generation key, rendered once and kept for the life of the
     /// process ([`kept_generation_key`]): reads then borrow it instead of
@@ -88,6 +91,16 @@ fn kept_generation_key(prefix: &Name, namespace: &Name) -> &'static str {
     let leaked: &'static str = Box::leak(key.into_boxed_str());
     kept.push(leaked);
     leaked
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Seen {
+            generation: 0,
+            digits: Decimal::of(0),
+            key: None,
+        }
+    }
 }
 
 /// The cache: a backend, the configuration, and the state shared by every
@@ -537,7 +550,10 @@ impl Manager {
         let key = wants_key.then(|| kept_generation_key(&self.config.prefix, namespace));
         self.generations.update(|gens| {
             let seen = gens.entry(namespace.clone()).or_default();
-            seen.generation = seen.generation.max(generation);
+            if generation > seen.generation {
+                seen.generation = generation;
+                seen.digits = Decimal::of(generation);
+            }
             seen.key = seen.key.or(key);
         });
     }
@@ -550,7 +566,7 @@ impl Manager {
     pub async fn read(&self, key: &EntryKey) -> Result<Read> {
         let prefix = &self.config.prefix;
         let seen = self.seen(&key.namespace);
-        let mut guess = seen.generation;
+        let (mut guess, mut digits) = (seen.generation, seen.digits);
         // The generation key, then the entry's key at the guessed generation.
         let rendered;
         let gen_key = match seen.key {
@@ -560,11 +576,13 @@ impl Manager {
                 &rendered
             }
         };
-        let mut full_key = key.render(prefix, guess);
+        let mut full_key = key.render_at(prefix, &digits);
         for _ in 0..2 {
             let keys = [gen_key, &*full_key];
             let [generation, raw] = self.read_with_generation(keys).await?;
             let live = match generation {
+                // The generation guessed, as it is written: no parse.
+                Some(g) if *g == *digits.as_bytes() => guess,
                 Some(g) => parse_generation(&g)?,
                 None => self.start_generation(gen_key).await?,
             };
@@ -583,7 +601,8 @@ impl Manager {
             }
             self.remember_generation(&key.namespace, live);
             guess = live;
-            full_key = key.render(prefix, guess);
+            digits = Decimal::of(live);
+            full_key = key.render_at(prefix, &digits);
         }
         // The generation moved twice during this call: a miss under the
         // newest one is the right answer.

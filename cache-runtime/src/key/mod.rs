@@ -194,11 +194,21 @@ impl Digest {
     /// The digest in lowercase hexadecimal, without formatting machinery:
     /// this is on every call's path.
     pub fn push_hex(&self, out: &mut String) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
+        // Both digits of a byte at once: one load per byte (every call's
+        // key is written so).
+        const PAIRS: [[u8; 2]; 256] = {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            let mut pairs = [[0u8; 2]; 256];
+            let mut b = 0;
+            while b < 256 {
+                pairs[b] = [HEX[b >> 4], HEX[b & 0xf]];
+                b += 1;
+            }
+            pairs
+        };
         let mut hex = [0u8; 32];
         for (pair, b) in hex.chunks_exact_mut(2).zip(self.0) {
-            pair[0] = HEX[usize::from(b >> 4)];
-            pair[1] = HEX[usize::from(b & 0xf)];
+            pair.copy_from_slice(&PAIRS[usize::from(b)]);
         }
         // Appended at once (hex digits are ASCII, so this never fails).
         out.push_str(std::str::from_utf8(&hex).unwrap_or_default());
@@ -323,35 +333,62 @@ impl EntryKey {
 
     /// The full key under `generation`.
     pub fn render(&self, prefix: &Name, generation: u64) -> String {
+        self.render_at(prefix, &Decimal::of(generation))
+    }
+
+    /// [`render`](Self::render), with the generation written already (the
+    /// manager keeps the digits of the generation it last saw).
+    pub(crate) fn render_at(&self, prefix: &Name, generation: &Decimal) -> String {
         // Sized once and written piece by piece: this runs on every
         // backend read, where `format!` would regrow the string.
         let (prefix, namespace) = (prefix.as_str(), self.namespace.as_str());
-        let mut key = String::with_capacity(prefix.len() + namespace.len() + self.tail.len() + 23);
-        key.push_str(prefix);
-        key.push(':');
-        key.push_str(namespace);
-        key.push(':');
-        push_decimal(&mut key, generation);
-        key.push(':');
-        key.push_str(&self.tail);
+        let generation = generation.as_str();
+        let len = prefix.len() + namespace.len() + generation.len() + self.tail.len() + 3;
+        let mut key = String::with_capacity(len);
+        for part in [prefix, ":", namespace, ":", generation, ":", &self.tail] {
+            key.push_str(part);
+        }
         key
     }
 }
 
-/// Appends `n` in decimal.
-fn push_decimal(out: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+/// A generation in decimal, as keys hold it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Decimal {
+    digits: [u8; 20],
+    /// Where the digits start in `digits` (they end at its end).
+    at: u8,
+}
+
+impl Decimal {
+    /// `n` in decimal.
+    pub(crate) fn of(mut n: u64) -> Self {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        Decimal {
+            digits,
+            at: at as u8,
         }
     }
-    // Appended at once (only ASCII digits were written, so this never fails).
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+
+    /// The digits.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.digits[usize::from(self.at)..]
+    }
+
+    /// The digits, as a string.
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits are written, so this never fails.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
 }
 
 /// The key holding a namespace's current generation.
