@@ -638,11 +638,24 @@ async fn read_with_generation(keys: [&str; 2], conn: &mut Conn) -> Result<[Optio
             return Ok([Some(generation), entry]);
         }
     }
-    // Read both keys atomically, and have the server track the generation
-    // key for this connection: `CLIENT CACHING YES` applies to the command
-    // right after it (a pipeline is written in one piece), the `GET` of the
-    // generation key alone. A generation key with a time to live is not
-    // remembered: Redis reports an expiry only when it deletes the key.
+    // Boxed (taken only when the generation changed): the future of a read
+    // is moved several times on its way to the connection, and is then only
+    // as large as the `GET` alone needs.
+    Box::pin(read_and_track(keys, conn, tracking)).await
+}
+
+/// Reads both keys atomically, and has the server track the generation key
+/// for this connection.
+async fn read_and_track(
+    keys: [&str; 2],
+    conn: &mut MultiplexedConnection,
+    tracking: &Tracking,
+) -> Result<[Option<Bytes>; 2]> {
+    let [generation_key, _] = keys;
+    // `CLIENT CACHING YES` applies to the command right after it (a
+    // pipeline is written in one piece), the `GET` of the generation key
+    // alone. A generation key with a time to live is not remembered: Redis
+    // reports an expiry only when it deletes the key.
     let before = tracking.changes();
     let mut pipe = redis::pipe();
     pipe.cmd("CLIENT")
