@@ -23,6 +23,7 @@
 
 pub mod canonical;
 pub(crate) mod int_arg;
+mod recent;
 
 use std::fmt;
 use std::sync::Arc;
@@ -238,7 +239,13 @@ impl fmt::Debug for Digest {
 pub struct KeyHasher {
     key: [u8; 32],
     secret_set: bool,
+    /// Names this hasher's key among the digests a thread remembers
+    /// (`recent`); never 0.
+    serial: u64,
 }
+
+/// The serial number of the next hasher.
+static NEXT_HASHER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 const DIGEST_CONTEXT: &str = "memocache 2026-11 argument digest v1";
 
@@ -248,14 +255,20 @@ impl KeyHasher {
         KeyHasher {
             key: blake3::derive_key(DIGEST_CONTEXT, secret),
             secret_set: !secret.is_empty(),
+            serial: NEXT_HASHER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 
-    /// The digest of already canonical bytes.
+    /// The digest of already canonical bytes. Short ones are looked up
+    /// first among the digests this thread made lately (see `recent`).
     pub fn digest_bytes(&self, canonical: &[u8]) -> Digest {
+        if let Some(digest) = recent::get(self.serial, canonical) {
+            return Digest(digest);
+        }
         let hash = blake3::keyed_hash(&self.key, canonical);
         let mut out = [0u8; 16];
         out.copy_from_slice(&hash.as_bytes()[..16]);
+        recent::put(self.serial, canonical, out);
         Digest(out)
     }
 
@@ -445,6 +458,23 @@ mod tests {
 
     /// Golden: the digest of known arguments. A change here changes every key
     /// in every deployment: bump `DIGEST_CONTEXT` and say so in the changelog.
+    #[test]
+    fn digests_remembered_by_a_thread_stay_those_of_their_own_secret() {
+        let (plain, secret) = (KeyHasher::new(b""), KeyHasher::new(b"s3cret"));
+        let bytes = [0x10, 42];
+        let first = plain.digest_bytes(&bytes);
+        for _ in 0..3 {
+            assert_eq!(plain.digest_bytes(&bytes), first);
+            assert_ne!(secret.digest_bytes(&bytes), first, "another secret");
+        }
+        // A clone has the same key, and a new hasher with the same secret
+        // makes the same digests as a fresh computation.
+        assert_eq!(plain.clone().digest_bytes(&bytes), first);
+        assert_eq!(KeyHasher::new(b"").digest_bytes(&bytes), first);
+        let direct = blake3::keyed_hash(&plain.key, &bytes);
+        assert_eq!(first.as_bytes()[..], direct.as_bytes()[..16]);
+    }
+
     #[test]
     fn golden_digests() {
         let h = KeyHasher::default();
