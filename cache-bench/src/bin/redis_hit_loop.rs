@@ -1,0 +1,101 @@
+//! A fixed number of Redis hits, for an instruction count: 256 tasks on a
+//! two-worker runtime each make `N` hits of one `#[cached]` async fn (a
+//! 100-byte `String`, 64 keys), or `N` raw redis-rs `GET`s of the same kind
+//! of entry, then the program exits. It starts its own `redis-server` on a
+//! free loopback port (`redis-server` must be installed).
+//!
+//! Under callgrind, the difference between two values of `N` is the cost of
+//! the hits alone, free of start-up and of this VM's timing noise (see
+//! `docs/BENCHMARKS.md`, "Instructions per hit"):
+//!
+//! ```sh
+//! cargo build --release -p memocache-bench --bin redis_hit_loop
+//! for n in 20 120; do
+//!   N=$n valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/redis_hit_loop ours 2>&1 | grep Collected
+//! done   # (second - first) / (256 * 100) = instructions per hit
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use memocache_testkit::RedisServer;
+
+const TASKS: u64 = 256;
+
+#[memocache::cached(namespace = "loop", ttl = "1h")]
+async fn hit(id: u64) -> String {
+    format!("{id:0100}")
+}
+
+fn main() {
+    let mode = std::env::args().nth(1).unwrap_or_else(|| "ours".into());
+    if mode != "ours" && mode != "raw" {
+        eprintln!(
+            "usage: redis_hit_loop [ours|raw]   (N hits per task from the N variable, default 100)"
+        );
+        std::process::exit(2);
+    }
+    let per_task: u64 = match std::env::var("N").map(|n| n.parse()) {
+        Err(_) => 100,
+        Ok(Ok(n)) => n,
+        Ok(Err(e)) => {
+            eprintln!("N: {e}");
+            std::process::exit(2);
+        }
+    };
+    let server = RedisServer::start();
+    let url = server.url();
+    let config = memocache::Config::builder()
+        .url(url.as_str())
+        .default_ttl(Duration::from_secs(3600))
+        .build()
+        .expect("a configuration");
+    memocache::init(config).expect("memocache starts");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async move {
+        let client = redis::Client::open(url.as_str()).expect("a client");
+        let conn = redis::aio::ConnectionManager::new(client)
+            .await
+            .expect("a connection");
+        let raw_key = Arc::new("loop-raw".to_owned());
+        let _: () = redis::cmd("SET")
+            .arg(&*raw_key)
+            .arg("x".repeat(130))
+            .query_async(&mut conn.clone())
+            .await
+            .expect("the raw entry is stored");
+        for k in 0..64 {
+            hit(k).await;
+        }
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|t| {
+                let (mut conn, key, raw) = (conn.clone(), raw_key.clone(), mode == "raw");
+                tokio::spawn(async move {
+                    for i in 0..per_task {
+                        if raw {
+                            let got: Option<Vec<u8>> = redis::cmd("GET")
+                                .arg(&*key)
+                                .query_async(&mut conn)
+                                .await
+                                .expect("a raw GET");
+                            assert!(got.is_some());
+                        } else {
+                            let k = (t + i) % 64;
+                            assert_eq!(hit(k).await.len(), 100);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("a task");
+        }
+    });
+    let stats = memocache::stats();
+    println!("{} hits, {} misses", stats.hits, stats.misses);
+}
