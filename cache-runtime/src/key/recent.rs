@@ -3,7 +3,9 @@
 //! a cache serves) gets its digest back without a keyed BLAKE3 run, about
 //! a twentieth of a Redis hit's instructions.
 //!
-//! A small table per thread, [`SETS`] sets of [`WAYS`] entries (7 KiB): an
+//! A small table per thread, [`SETS`] sets of [`WAYS`] entries (8 KiB, on
+//! the heap, made when the thread first hashes arguments: a thread-local of
+//! that size would be reserved in every thread of the process): an
 //! entry holds the hasher it was made with (by serial number, so another
 //! key, as another manager's secret gives, never answers), the canonical
 //! bytes in full and their digest. Arguments may sit in either of two sets
@@ -51,9 +53,7 @@ struct Table {
 }
 
 thread_local! {
-    static RECENT: RefCell<Table> = const {
-        RefCell::new(Table { sets: [[EMPTY; WAYS]; SETS], evict_second: false })
-    };
+    static RECENT: RefCell<Option<Box<Table>>> = const { RefCell::new(None) };
 }
 
 /// The hash of `bytes` (short ones: at most [`MAX_BYTES`]), of their first
@@ -68,7 +68,7 @@ fn hash(bytes: &[u8]) -> u64 {
         tail.copy_from_slice(&bytes[last..]);
         x ^= u64::from_le_bytes(tail).rotate_left(29);
     }
-    // A full mix (as splitmix64 finishes), so that both slots depend on
+    // A full mix (as splitmix64 finishes), so that both sets depend on
     // every byte read.
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -101,6 +101,7 @@ pub(crate) fn get(hasher: u64, bytes: &[u8]) -> Option<[u8; 16]> {
     RECENT
         .try_with(|recent| {
             let recent = recent.try_borrow().ok()?;
+            let recent = recent.as_deref()?;
             let tag = hash(bytes);
             for at in sets_of(tag) {
                 for entry in &recent.sets[at] {
@@ -122,6 +123,12 @@ pub(crate) fn put(hasher: u64, bytes: &[u8], digest: [u8; 16]) {
     }
     let _ = RECENT.try_with(|recent| {
         if let Ok(mut recent) = recent.try_borrow_mut() {
+            let recent = recent.get_or_insert_with(|| {
+                Box::new(Table {
+                    sets: [[EMPTY; WAYS]; SETS],
+                    evict_second: false,
+                })
+            });
             let tag = hash(bytes);
             let mut entry = Entry {
                 tag,
