@@ -93,6 +93,13 @@ fn kept_generation_key(prefix: &Name, namespace: &Name) -> &'static str {
     leaked
 }
 
+impl Seen {
+    /// Whether `namespace` should keep its generation key and has none yet.
+    fn wants_key(&self, namespace: &Name) -> bool {
+        self.key.is_none() && namespace.is_static()
+    }
+}
+
 impl Default for Seen {
     fn default() -> Self {
         Seen {
@@ -542,7 +549,7 @@ impl Manager {
 
     fn remember_generation(&self, namespace: &Name, generation: u64) {
         let seen = self.seen(namespace);
-        let wants_key = seen.key.is_none() && namespace.is_static();
+        let wants_key = seen.wants_key(namespace);
         if seen.generation >= generation && !wants_key {
             return;
         }
@@ -587,7 +594,7 @@ impl Manager {
                 None => self.start_generation(gen_key).await?,
             };
             if live == guess {
-                if seen.key.is_none() && key.namespace.is_static() {
+                if seen.wants_key(&key.namespace) {
                     // The generation was seen first by another way (a
                     // flush, or a name made at run time): keep the key now.
                     self.remember_generation(&key.namespace, live);

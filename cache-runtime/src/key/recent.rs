@@ -16,6 +16,8 @@
 
 use std::cell::RefCell;
 
+use crate::local::front::choose_set;
+
 /// Sets per thread (a power of two), of [`WAYS`] entries.
 const SETS: usize = 32;
 /// Entries per set.
@@ -138,20 +140,11 @@ pub(crate) fn put(hasher: u64, bytes: &[u8], digest: [u8; 16]) {
                 digest,
             };
             entry.bytes[..bytes.len()].copy_from_slice(bytes);
-            let [first, second] = sets_of(tag);
+            let sets = sets_of(tag);
             let free = |set: &Set| set[WAYS - 1].hasher == 0;
-            let at = if free(&recent.sets[first]) {
-                first
-            } else if free(&recent.sets[second]) {
-                second
-            } else {
-                recent.evict_second = !recent.evict_second;
-                if recent.evict_second {
-                    second
-                } else {
-                    first
-                }
-            };
+            let (first_free, second_free) =
+                (free(&recent.sets[sets[0]]), free(&recent.sets[sets[1]]));
+            let at = choose_set(sets, first_free, second_free, &mut recent.evict_second);
             let set = &mut recent.sets[at];
             set.rotate_right(1);
             set[0] = entry;

@@ -80,6 +80,31 @@ fn tag(hash: u64) -> u64 {
     hash | 1
 }
 
+/// Of a key's two sets, the one a new entry goes to: the first with a free
+/// way, else one of the two in turn (`evict_second` alternates), whose
+/// oldest entry then leaves. (Also the choice of the per-thread digest
+/// table, `key::recent`.)
+#[inline]
+pub(crate) fn choose_set(
+    [first, second]: [usize; 2],
+    first_free: bool,
+    second_free: bool,
+    evict_second: &mut bool,
+) -> usize {
+    if first_free {
+        return first;
+    }
+    if second_free {
+        return second;
+    }
+    *evict_second = !*evict_second;
+    if *evict_second {
+        second
+    } else {
+        first
+    }
+}
+
 /// The two sets a key with `hash` may live in.
 #[inline(always)]
 fn sets_of(hash: u64) -> [usize; 2] {
@@ -146,21 +171,9 @@ impl<V> Front<'_, V> {
                 return;
             }
         }
-        // Else into a set with a free way, or out goes the oldest entry of
-        // one of the two (in turn).
         let free = |set: &Set<V>| set.tags[WAYS - 1] == 0;
-        let into = if free(&self.sets[first]) {
-            first
-        } else if free(&self.sets[second]) {
-            second
-        } else {
-            *self.evict_second = !*self.evict_second;
-            if *self.evict_second {
-                second
-            } else {
-                first
-            }
-        };
+        let (first_free, second_free) = (free(&self.sets[first]), free(&self.sets[second]));
+        let into = choose_set([first, second], first_free, second_free, self.evict_second);
         self.sets[into].push(
             tag,
             Entry {
@@ -194,16 +207,28 @@ impl FnFront {
         }
     }
 
-    /// `f` on this front, unless this thread is in it already.
-    #[inline]
-    fn with<R>(&self, f: impl FnOnce(&mut Option<Bound>) -> R) -> Option<R> {
+    /// This front, borrowed until the result is dropped, unless this
+    /// thread is in it already. (Not a closure taking the front: on the hit
+    /// path a closure stayed a call of its own.)
+    #[inline(always)]
+    fn enter(&self) -> Option<Entered<'_>> {
         if self.busy.replace(true) {
             return None;
         }
-        let _done = Done(&self.busy);
-        // SAFETY: a `FnFront` is `!Sync` (a thread-local), and `busy`
-        // shows that this thread holds no other borrow of `bound`.
-        Some(f(unsafe { &mut *self.bound.get() }))
+        let done = Done(&self.busy);
+        // SAFETY: a `FnFront` is `!Sync` (a thread-local), and `busy` shows
+        // that this thread holds no other borrow of `bound` (a `Clone` of a
+        // value read through this one that calls the function again finds
+        // it set). The borrow lives in `Entered`, which clears `busy` only
+        // when it is dropped, with the borrow.
+        let bound = unsafe { &mut *self.bound.get() };
+        Some(Entered { bound, _done: done })
+    }
+
+    /// `f` on this front, unless this thread is in it already.
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce(&mut Option<Bound>) -> R) -> Option<R> {
+        self.enter().map(|entered| f(entered.bound))
     }
 
     /// The value for `args`, if this front serves the function at `owner`
@@ -236,17 +261,8 @@ impl FnFront {
         owner: *const (),
         args: Query<'_>,
     ) -> Option<V> {
-        // Written out rather than through `with`: its closure stayed a call
-        // of its own, on the hit path.
-        if self.busy.replace(true) {
-            return None;
-        }
-        let _done = Done(&self.busy);
-        // SAFETY: a `FnFront` is `!Sync` (a thread-local), and `busy` shows
-        // that this thread holds no other borrow of `bound` (a `Clone` of
-        // the value below that calls this function again finds it set).
-        let bound = unsafe { &mut *self.bound.get() };
-        let front = bound.as_mut()?.front::<V>(owner)?;
+        let entered = self.enter()?;
+        let front = entered.bound.as_mut()?.front::<V>(owner)?;
         let tier = front.tier;
         // A lone integer hashes with the seed kept here: not read through
         // the tier, one load fewer before the set.
@@ -303,6 +319,12 @@ impl std::fmt::Debug for FnFront {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FnFront").finish_non_exhaustive()
     }
+}
+
+/// A front entered by this thread ([`FnFront::enter`]).
+struct Entered<'a> {
+    bound: &'a mut Option<Bound>,
+    _done: Done<'a>,
 }
 
 /// Resets the busy flag, also when a `Clone` unwinds.

@@ -27,7 +27,7 @@
 
 mod args;
 pub(crate) mod clock;
-mod front;
+pub(crate) mod front;
 mod map;
 
 use std::collections::HashMap;
