@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::backend::{Backend, BoxFuture, Expect, KeyTtl, Listener};
+use crate::backend::{Backend, BoxFuture, Expect, GenerationRead, KeyTtl, Listener};
 use crate::breaker::{Breaker, BreakerState};
 use crate::budget::Budgeted;
 use crate::error::{Error, ErrorKind, Result};
@@ -108,8 +108,11 @@ impl<B: Backend> Backend for Guarded<B> {
     fn get_with_generation<'a>(
         &'a self,
         keys: [&'a str; 2],
-    ) -> BoxFuture<'a, Result<[Option<Bytes>; 2]>> {
-        self.guard(keys.len(), move || self.inner.get_with_generation(keys))
+        expected: &'a [u8],
+    ) -> BoxFuture<'a, Result<GenerationRead>> {
+        self.guard(keys.len(), move || {
+            self.inner.get_with_generation(keys, expected)
+        })
     }
     fn set_many<'a>(
         &'a self,

@@ -42,7 +42,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::backend::memory::MemoryBackend;
-use crate::backend::{Backend, BackendExt, Expect};
+use crate::backend::{Backend, BackendExt, Expect, Generation, GenerationRead};
 use crate::breaker::{Breaker, BreakerState};
 use crate::config::{BackendUrl, Config};
 use crate::envelope::{self, Kind, STAMP_END};
@@ -586,12 +586,13 @@ impl Manager {
         let mut full_key = key.render_at(prefix, &digits);
         for _ in 0..2 {
             let keys = [gen_key, &*full_key];
-            let [generation, raw] = self.read_with_generation(keys).await?;
-            let live = match generation {
-                // The generation guessed, as it is written: no parse.
-                Some(g) if *g == *digits.as_bytes() => guess,
-                Some(g) => parse_generation(&g)?,
-                None => self.start_generation(gen_key).await?,
+            let read = self.read_with_generation(keys, digits.as_bytes()).await?;
+            // The entry counts only under the generation guessed (another
+            // one equal to it once parsed, written otherwise, makes a miss).
+            let (live, raw) = match read.generation {
+                Generation::Expected => (guess, read.entry),
+                Generation::Other(g) => (parse_generation(&g)?, None),
+                Generation::Absent => (self.start_generation(gen_key).await?, None),
             };
             if live == guess {
                 if seen.wants_key(&key.namespace) {
@@ -623,14 +624,18 @@ impl Manager {
 
     /// The backend's `get_with_generation`, under the policy (applied here,
     /// not by the guarded backend: one boxed future fewer on every read).
-    async fn read_with_generation(&self, keys: [&str; 2]) -> Result<[Option<Bytes>; 2]> {
+    async fn read_with_generation(
+        &self,
+        keys: [&str; 2],
+        expected: &[u8],
+    ) -> Result<GenerationRead> {
         let backend = &*self.unguarded;
         match &self.policy {
             Some(policy) => {
-                let call = || backend.get_with_generation(keys);
+                let call = || backend.get_with_generation(keys, expected);
                 policy.run(backend.name(), keys.len(), call).await
             }
-            None => backend.get_with_generation(keys).await,
+            None => backend.get_with_generation(keys, expected).await,
         }
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Backend, BackendExt, Expect, KeyTtl};
+use super::{Backend, BackendExt, Expect, Generation, GenerationRead, KeyTtl};
 
 /// Runs every check against `backend`, using keys that start with `prefix`.
 ///
@@ -205,7 +205,8 @@ async fn generations_advance(b: &dyn Backend, p: &str) {
 
 /// `get_with_generation` answers what `get_many` would, through every kind
 /// of change of either key, however often it is asked in between (a
-/// backend that remembers the generation must notice each change).
+/// backend that remembers the generation must notice each change), both
+/// when the caller expects the live generation and when it expects another.
 async fn reads_with_generation_follow_every_change(b: &dyn Backend, p: &str) {
     let keys = [k(p, "rgen"), k(p, "rgen:entry")];
     let both = |g: Option<&'static [u8]>, e: Option<&'static [u8]>| {
@@ -214,9 +215,24 @@ async fn reads_with_generation_follow_every_change(b: &dyn Backend, p: &str) {
     let check = |want: Vec<Option<Bytes>>, step: &'static str| {
         let keys = keys.clone();
         async move {
+            let keys_ref = [keys[0].as_str(), keys[1].as_str()];
             for _ in 0..3 {
-                let got = b.get_with_generation([&keys[0], &keys[1]]).await.unwrap();
-                assert_eq!(got.to_vec(), want, "get_with_generation after {step}");
+                // Expecting the live generation: the entry comes with it.
+                if let Some(live) = &want[0] {
+                    let got = b.get_with_generation(keys_ref, live).await.unwrap();
+                    let expected = GenerationRead {
+                        generation: Generation::Expected,
+                        entry: want[1].clone(),
+                    };
+                    assert_eq!(got, expected, "expecting the live one, after {step}");
+                }
+                // Expecting another: told which (the entry does not count).
+                let got = b.get_with_generation(keys_ref, b"12").await.unwrap();
+                let generation = match &want[0] {
+                    Some(live) => Generation::Other(live.clone()),
+                    None => Generation::Absent,
+                };
+                assert_eq!(got.generation, generation, "expecting another, after {step}");
                 assert_eq!(
                     b.get_many(&keys).await.unwrap(),
                     want,

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::{Backend, BoxFuture, Expect, KeyTtl};
+use super::{Backend, BoxFuture, Expect, GenerationRead, KeyTtl};
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{Bounds, Store, Update};
 
@@ -70,8 +70,10 @@ impl Backend for MemoryBackend {
     fn get_with_generation<'a>(
         &'a self,
         keys: [&'a str; 2],
-    ) -> BoxFuture<'a, Result<[Option<Bytes>; 2]>> {
-        done(super::two_values(self.store.get_many(&keys), "memory"))
+        expected: &'a [u8],
+    ) -> BoxFuture<'a, Result<GenerationRead>> {
+        let values = super::two_values(self.store.get_many(&keys), "memory");
+        done(values.map(|values| GenerationRead::of(values, expected)))
     }
 
     fn set_many<'a>(

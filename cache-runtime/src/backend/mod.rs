@@ -86,21 +86,31 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// The values of `keys`, in order, read atomically (one `MGET`).
     fn get_many<'a>(&'a self, keys: &'a [String]) -> BoxFuture<'a, Result<Vec<Option<Bytes>>>>;
 
-    /// The values of `[generation, entry]`, a namespace's generation key and
-    /// one entry key, as [`get_many`](Backend::get_many) reads them: the
-    /// answer must be what one atomic read of both keys would have returned
-    /// at some instant between the call and its reply. A backend that is
-    /// told of every change of the generation key, in order with its
-    /// replies (Redis client-side tracking), may answer the generation from
-    /// the value it last read and fetch the entry alone. The default is
-    /// `get_many`. (Keys borrowed, not owned: the generation key is
-    /// rendered once per namespace, not per read.)
+    /// Reads `[generation, entry]`, a namespace's generation key and one
+    /// entry key, and tells whether the generation key holds `expected` (the
+    /// generation the caller rendered the entry key with). The answer must be
+    /// what one atomic read of both keys ([`get_many`](Backend::get_many))
+    /// would have found at some instant between the call and its reply; the
+    /// entry counts only when the generation is [`Generation::Expected`],
+    /// and may be left unread otherwise.
+    ///
+    /// A backend that is told of every change of the generation key, in
+    /// order with its replies (Redis client-side tracking), may answer the
+    /// generation from the value it last read and fetch the entry alone.
+    /// The default is `get_many`. (Keys borrowed, not owned: the generation
+    /// key is rendered once per namespace, not per read. The generation is
+    /// compared, not returned, when it is the expected one: a hit copies no
+    /// generation value.)
     fn get_with_generation<'a>(
         &'a self,
         keys: [&'a str; 2],
-    ) -> BoxFuture<'a, Result<[Option<Bytes>; 2]>> {
+        expected: &'a [u8],
+    ) -> BoxFuture<'a, Result<GenerationRead>> {
         let keys = keys.map(str::to_owned);
-        Box::pin(async move { two_values(self.get_many(&keys).await?, self.name()) })
+        Box::pin(async move {
+            let values = two_values(self.get_many(&keys).await?, self.name())?;
+            Ok(GenerationRead::of(values, expected))
+        })
     }
 
     /// Stores every `(key, value)` with `ttl` (`None`: no expiry).
@@ -196,6 +206,41 @@ pub(crate) fn two_values(values: Vec<Option<Bytes>>, name: &str) -> Result<[Opti
     })
 }
 
+/// What [`Backend::get_with_generation`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenerationRead {
+    /// The generation key, against the expected value.
+    pub generation: Generation,
+    /// The entry's value; meaningful only when the generation is
+    /// [`Generation::Expected`] (otherwise it may be left unread).
+    pub entry: Option<Bytes>,
+}
+
+/// A namespace's generation key, as [`Backend::get_with_generation`] found it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Generation {
+    /// It held the expected value.
+    Expected,
+    /// It held another value.
+    Other(Bytes),
+    /// It held nothing.
+    Absent,
+}
+
+impl GenerationRead {
+    /// The answer for `[generation, entry]` as read together, against
+    /// `expected`.
+    pub fn of(values: [Option<Bytes>; 2], expected: &[u8]) -> Self {
+        let [generation, entry] = values;
+        let generation = match generation {
+            Some(g) if *g == *expected => Generation::Expected,
+            Some(g) => Generation::Other(g),
+            None => Generation::Absent,
+        };
+        GenerationRead { generation, entry }
+    }
+}
+
 /// What receives the messages of a subscription.
 pub trait Listener: Send + Sync {
     /// The subscription went up (`true`) or down.
@@ -243,8 +288,9 @@ impl<B: Backend + ?Sized> Backend for std::sync::Arc<B> {
     fn get_with_generation<'a>(
         &'a self,
         keys: [&'a str; 2],
-    ) -> BoxFuture<'a, Result<[Option<Bytes>; 2]>> {
-        (**self).get_with_generation(keys)
+        expected: &'a [u8],
+    ) -> BoxFuture<'a, Result<GenerationRead>> {
+        (**self).get_with_generation(keys, expected)
     }
     fn set_many<'a>(
         &'a self,

@@ -108,7 +108,9 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, IntoConnectionInfo, Script};
 use tokio::runtime::Handle;
 
-use super::{io_probe, two_values, Backend, BoxFuture, Expect, KeyTtl, Listener};
+use super::{
+    io_probe, two_values, Backend, BoxFuture, Expect, Generation, GenerationRead, KeyTtl, Listener,
+};
 use crate::config::RedisUrl;
 use crate::error::{Error, ErrorKind, Result};
 use crate::read_mostly::ReadMostly;
@@ -571,17 +573,17 @@ impl Tracking {
         self.changes.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The value of `generation` if it was read while `changes` was `at`,
-    /// less than [`TRUSTED_FOR`] ago.
-    fn known(&self, generation: &str, at: u64) -> Option<Bytes> {
+    /// Whether `generation` was read holding `expected` while `changes` was
+    /// `at`, less than [`TRUSTED_FOR`] ago. (Compared in place: a hit copies
+    /// no generation value, and counts no reference on the shared one.)
+    fn holds(&self, generation: &str, at: u64, expected: &[u8]) -> bool {
         self.known
             .read(generation, |known| {
-                // A copy, not a clone: a clone of the shared value would
-                // count a reference on a line that every caller writes.
-                (known.at == at && crate::local::clock::now_coarse() < known.until)
-                    .then(|| Bytes::copy_from_slice(&known.value))
+                known.at == at
+                    && *known.value == *expected
+                    && crate::local::clock::now_coarse() < known.until
             })
-            .flatten()
+            .unwrap_or(false)
     }
 
     fn remember(&self, generation: &str, value: Bytes, at: u64) {
@@ -607,8 +609,12 @@ impl Tracking {
 /// One [`Backend::get_with_generation`] of `[generation, entry]`:
 /// `MGET generation entry`, or, on a caller connection that tracks the
 /// generation key, `GET entry` alone while no change of the generation key
-/// was reported since it was read.
-async fn read_with_generation(keys: [&str; 2], conn: &mut Conn) -> Result<[Option<Bytes>; 2]> {
+/// was reported since it was read holding the expected value.
+async fn read_with_generation(
+    keys: [&str; 2],
+    expected: &[u8],
+    conn: &mut Conn,
+) -> Result<GenerationRead> {
     let [generation_key, entry_key] = keys;
     let (conn, tracking) = match conn {
         Conn::Caller(lease) => match &mut *lease.spare {
@@ -617,14 +623,12 @@ async fn read_with_generation(keys: [&str; 2], conn: &mut Conn) -> Result<[Optio
                 tracking: Some(tracking),
                 ..
             } => (conn, &**tracking),
-            Spare { tracking: None, .. } => {
-                return two_values(mget(&keys).query_async(conn).await?, "redis")
-            }
+            Spare { tracking: None, .. } => return mget_with_generation(keys, expected, conn).await,
         },
-        conn => return two_values(mget(&keys).query_async(conn).await?, "redis"),
+        conn => return mget_with_generation(keys, expected, conn).await,
     };
     let before = tracking.changes();
-    if let Some(generation) = tracking.known(generation_key, before) {
+    if tracking.holds(generation_key, before, expected) {
         // Sized at once: `cmd` would grow its buffers twice for the key.
         let mut get = redis::Cmd::with_capacity(2, 3 + entry_key.len());
         get.arg("GET").arg(entry_key);
@@ -635,13 +639,27 @@ async fn read_with_generation(keys: [&str; 2], conn: &mut Conn) -> Result<[Optio
         let entry: Option<Bytes> =
             redis::from_redis_value(reply).map_err(redis::RedisError::from)?;
         if tracking.changes() == before {
-            return Ok([Some(generation), entry]);
+            return Ok(GenerationRead {
+                generation: Generation::Expected,
+                entry,
+            });
         }
     }
     // Boxed (taken only when the generation changed): the future of a read
     // is moved several times on its way to the connection, and is then only
     // as large as the `GET` alone needs.
-    Box::pin(read_and_track(keys, conn, tracking)).await
+    let values = Box::pin(read_and_track(keys, conn, tracking)).await?;
+    Ok(GenerationRead::of(values, expected))
+}
+
+/// `MGET generation entry`, against the expected generation.
+async fn mget_with_generation(
+    keys: [&str; 2],
+    expected: &[u8],
+    conn: &mut impl redis::aio::ConnectionLike,
+) -> Result<GenerationRead> {
+    let values = two_values(mget(&keys).query_async(conn).await?, "redis")?;
+    Ok(GenerationRead::of(values, expected))
 }
 
 /// Reads both keys atomically, and has the server track the generation key
@@ -1111,9 +1129,10 @@ impl Backend for RedisBackend {
     fn get_with_generation<'a>(
         &'a self,
         keys: [&'a str; 2],
-    ) -> BoxFuture<'a, Result<[Option<Bytes>; 2]>> {
+        expected: &'a [u8],
+    ) -> BoxFuture<'a, Result<GenerationRead>> {
         self.run(Retry::Safe, move |mut conn, _| async move {
-            read_with_generation(keys, &mut conn).await
+            read_with_generation(keys, expected, &mut conn).await
         })
     }
 
