@@ -24,6 +24,9 @@ use crate::stats::Latency;
 /// The task counts of the throughput table.
 pub const TASKS: [usize; 3] = [1, 16, 256];
 
+/// The rows of the throughput table (ends of their hit rows' ids).
+pub const THROUGHPUT_ROWS: [&str; 6] = ["raw", "ours", "cached", "raw_cm", "raw_mux", "raw_spawn"];
+
 /// The error type of the `cached` crate's functions (its Redis macro needs
 /// a `Result` and a `map_error`).
 #[derive(Debug, Clone)]
@@ -136,13 +139,10 @@ pub fn run(url: &str, sizes: Sizes) -> Report {
     report
 }
 
-/// The raw baseline's connection: what memocache's backend opens
-/// (a `ConnectionManager` with `TCP_NODELAY`), used directly.
+/// The raw rows' `ConnectionManager`: what memocache's backend opens for
+/// its I/O runtime (with `TCP_NODELAY`), used directly.
 async fn raw_manager(url: &str) -> ConnectionManager {
-    let mut info = url.into_connection_info().expect("a valid URL");
-    let tcp = info.tcp_settings().clone().set_nodelay(true);
-    info = info.set_tcp_settings(tcp);
-    let client = redis::Client::open(info).expect("a client");
+    let client = redis::Client::open(nodelay(url)).expect("a client");
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_millis(250)))
         .set_response_timeout(Some(Duration::from_millis(100)));
@@ -151,21 +151,57 @@ async fn raw_manager(url: &str) -> ConnectionManager {
         .expect("connect to Redis")
 }
 
-/// The kind of connection `cached`'s `AsyncRedisCache` opens by default: a
-/// plain multiplexed connection with redis-rs's default TCP settings.
-async fn raw_multiplexed(url: &str) -> MultiplexedConnection {
-    redis::Client::open(url)
+/// `url` with `TCP_NODELAY` on, as memocache connects.
+fn nodelay(url: &str) -> redis::ConnectionInfo {
+    let info = url.into_connection_info().expect("a valid URL");
+    let tcp = info.tcp_settings().clone().set_nodelay(true);
+    info.set_tcp_settings(tcp)
+}
+
+/// A plain multiplexed connection, with `TCP_NODELAY` (the kind memocache's
+/// hits use by default: one per caller runtime) or with redis-rs's default
+/// TCP settings (Nagle's algorithm on), the kind `cached`'s
+/// `AsyncRedisCache` opens.
+async fn raw_multiplexed(url: &str, with_nodelay: bool) -> MultiplexedConnection {
+    let client = if with_nodelay {
+        redis::Client::open(nodelay(url))
+    } else {
+        redis::Client::open(url)
+    };
+    client
         .expect("a client")
         .get_multiplexed_async_connection()
         .await
         .expect("connect to Redis")
 }
 
+/// A raw `GET` of our entries' bytes on `conn`.
+fn raw_get<C>(id: &str, label: &str, conn: C, keys: &Arc<Vec<String>>) -> AsyncOp
+where
+    C: redis::aio::ConnectionLike + Clone + Send + Sync + 'static,
+{
+    let (c, k) = (conn, keys.clone());
+    let what = label.to_owned();
+    AsyncOp::new(id, label, move |i| {
+        let (mut c, k, what) = (c.clone(), k.clone(), what.clone());
+        async move {
+            let got: redis::RedisResult<Option<Vec<u8>>> = redis::cmd("GET")
+                .arg(&k[i as usize])
+                .query_async(&mut c)
+                .await;
+            if let Err(e) = got {
+                failed(&what, &e);
+            }
+        }
+    })
+}
+
 async fn measure(url: String, io: tokio::runtime::Handle, sizes: Sizes) -> Report {
     let mut report = Report::default();
     let keys = sizes.hit_keys;
     let manager = raw_manager(&url).await;
-    let mux = raw_multiplexed(&url).await;
+    let mux = raw_multiplexed(&url, false).await;
+    let mux_nodelay = raw_multiplexed(&url, true).await;
     let io_url = url.clone();
     let io_manager = io
         .spawn(async move { raw_manager(&io_url).await })
@@ -182,7 +218,7 @@ async fn measure(url: String, io: tokio::runtime::Handle, sizes: Sizes) -> Repor
     let (gen_key, full_keys) = entry_keys(keys).await;
     let full_keys = Arc::new(full_keys);
 
-    let mut ops = hit_ops(&manager, &mux, &gen_key, &full_keys);
+    let mut ops = hit_ops(&manager, &mux, &mux_nodelay, &gen_key, &full_keys);
     ops.push(spawned_mget(&io, &io_manager, &gen_key, &full_keys));
     eprintln!("redis: hit latency, {} calls per row", sizes.redis_samples);
     let before = memocache::stats();
@@ -199,9 +235,12 @@ async fn measure(url: String, io: tokio::runtime::Handle, sizes: Sizes) -> Repor
     }
 
     eprintln!("redis: throughput, {:?} per window", sizes.window);
-    let compared = [&ops[0], &ops[1], &ops[2], &ops[3], &ops[6]];
+    let compared: Vec<&AsyncOp> = ops
+        .iter()
+        .filter(|op| THROUGHPUT_ROWS.iter().any(|row| op.id.ends_with(row)))
+        .collect();
     for tasks in TASKS {
-        let mut sums = [0.0f64; 5];
+        let mut sums = vec![0.0f64; compared.len()];
         for w in 0..sizes.windows {
             for j in 0..compared.len() {
                 let at = (j + w) % compared.len();
@@ -256,26 +295,45 @@ async fn entry_keys(keys: u64) -> (String, Vec<String>) {
 fn hit_ops(
     manager: &ConnectionManager,
     mux: &MultiplexedConnection,
+    mux_nodelay: &MultiplexedConnection,
     gen_key: &str,
     keys: &Arc<Vec<String>>,
 ) -> Vec<AsyncOp> {
-    let (c, k) = (manager.clone(), keys.clone());
-    let raw = AsyncOp::new(
-        "redis.hit.raw",
-        "raw redis-rs GET (ConnectionManager, same bytes)",
-        move |i| {
-            let (mut c, k) = (c.clone(), k.clone());
-            async move {
-                let got: redis::RedisResult<Option<Vec<u8>>> = redis::cmd("GET")
-                    .arg(&k[i as usize])
-                    .query_async(&mut c)
-                    .await;
-                if let Err(e) = got {
-                    failed("raw GET", &e);
-                }
-            }
-        },
-    );
+    // The baseline is a raw `GET` on the kind of connection our hits use:
+    // a plain multiplexed connection of the caller's runtime (the default),
+    // or the I/O runtime's `ConnectionManager`. The other is shown too.
+    let on_mux = caller_runtime();
+    let (base, other) = if on_mux {
+        (
+            raw_get(
+                "redis.hit.raw",
+                "raw redis-rs GET (MultiplexedConnection, as ours)",
+                mux_nodelay.clone(),
+                keys,
+            ),
+            raw_get(
+                "redis.hit.raw_cm",
+                "raw GET (ConnectionManager)",
+                manager.clone(),
+                keys,
+            ),
+        )
+    } else {
+        (
+            raw_get(
+                "redis.hit.raw",
+                "raw redis-rs GET (ConnectionManager, as ours)",
+                manager.clone(),
+                keys,
+            ),
+            raw_get(
+                "redis.hit.raw_cm",
+                "raw GET (MultiplexedConnection, TCP_NODELAY)",
+                mux_nodelay.clone(),
+                keys,
+            ),
+        )
+    };
     let ours = AsyncOp::new(
         "redis.hit.ours",
         "memocache #[cached] async fn",
@@ -292,27 +350,16 @@ fn hit_ops(
             }
         },
     );
-    let (c, k) = (mux.clone(), keys.clone());
-    let raw_mux = AsyncOp::new(
+    let raw_mux = raw_get(
         "redis.hit.raw_mux",
-        "raw GET (MultiplexedConnection, as cached's)",
-        move |i| {
-            let (mut c, k) = (c.clone(), k.clone());
-            async move {
-                let got: redis::RedisResult<Option<Vec<u8>>> = redis::cmd("GET")
-                    .arg(&k[i as usize])
-                    .query_async(&mut c)
-                    .await;
-                if let Err(e) = got {
-                    failed("raw GET (multiplexed)", &e);
-                }
-            }
-        },
+        "raw GET (MultiplexedConnection, Nagle on, as cached's)",
+        mux.clone(),
+        keys,
     );
     let (c, k, g) = (manager.clone(), keys.clone(), Arc::new(gen_key.to_owned()));
     let raw_mget = AsyncOp::new(
         "redis.hit.raw_mget",
-        "raw MGET gen key (our hit's command)",
+        "raw MGET gen key (our hit's command untracked)",
         move |i| {
             let (mut c, k, g) = (c.clone(), k.clone(), g.clone());
             async move {
@@ -350,7 +397,7 @@ fn hit_ops(
             }
         },
     );
-    vec![raw, ours, peer, raw_mux, raw_mget, raw_decode]
+    vec![base, ours, peer, other, raw_mux, raw_mget, raw_decode]
 }
 
 /// Our hit's command, run the way memocache runs it: as a task on a

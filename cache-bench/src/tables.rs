@@ -40,6 +40,7 @@ pub fn redis_hits(r: &Report, sizes: &Sizes) {
         "redis.hit.raw",
         "redis.hit.ours",
         "redis.hit.cached",
+        "redis.hit.raw_cm",
         "redis.hit.raw_mux",
         "redis.hit.raw_mget",
         "redis.hit.raw_decode",
@@ -72,7 +73,7 @@ pub fn redis_throughput(r: &Report, sizes: &Sizes) {
         print!(" {:>10} {:>7}", format!("{t} tasks"), "vs raw");
     }
     println!();
-    for op in ["raw", "ours", "cached", "raw_mux", "raw_spawn"] {
+    for op in crate::redis_hits::THROUGHPUT_ROWS {
         let Some(row) = r.get(&format!("redis.tp.{op}.1")) else {
             continue;
         };
@@ -305,14 +306,21 @@ pub fn checks(r: &Report) -> Vec<Check> {
         let got = r
             .rate_of(&format!("redis.tp.ours.{tasks}"))
             .zip(r.rate_of(&format!("redis.tp.raw.{tasks}")));
-        let mux = r.rate_of(&format!("redis.tp.raw_mux.{tasks}"));
+        let others = [
+            ("raw_cm", "the other raw connection"),
+            ("raw_mux", "one with Nagle on"),
+        ];
         check(
             &format!("throughput >= 0.85x raw multiplexed GET, {tasks} tasks"),
             got.map(|(ours, raw)| {
                 let x = ours / raw;
-                let also = mux.map_or(String::new(), |m| {
-                    format!("; {:.3}x a plain MultiplexedConnection", ours / m)
-                });
+                let also: String = others
+                    .iter()
+                    .filter_map(|(id, what)| {
+                        let other = r.rate_of(&format!("redis.tp.{id}.{tasks}"))?;
+                        Some(format!("; {:.3}x {what}", ours / other))
+                    })
+                    .collect();
                 (
                     format!("{x:.3}x ({ours:.0} vs {raw:.0} calls/s){also}"),
                     x >= 0.85,

@@ -232,7 +232,10 @@ async fn reads_with_generation_follow_every_change(b: &dyn Backend, p: &str) {
                     Some(live) => Generation::Other(live.clone()),
                     None => Generation::Absent,
                 };
-                assert_eq!(got.generation, generation, "expecting another, after {step}");
+                assert_eq!(
+                    got.generation, generation,
+                    "expecting another, after {step}"
+                );
                 assert_eq!(
                     b.get_many(&keys).await.unwrap(),
                     want,

@@ -623,7 +623,9 @@ async fn read_with_generation(
                 tracking: Some(tracking),
                 ..
             } => (conn, &**tracking),
-            Spare { tracking: None, .. } => return mget_with_generation(keys, expected, conn).await,
+            Spare { tracking: None, .. } => {
+                return mget_with_generation(keys, expected, conn).await
+            }
         },
         conn => return mget_with_generation(keys, expected, conn).await,
     };
