@@ -25,7 +25,7 @@ use crate::blocking::block_on;
 use crate::error::{Error, Result};
 use crate::key::canonical::{encode_into, int_bytes, Buf};
 use crate::key::int_arg::int_of;
-use crate::key::{Digest, EntryKey, Name};
+use crate::key::{Digest, EntryKey, KeyParts, Name};
 pub use crate::local::FnFront;
 use crate::local::{LocalTier, Query};
 use crate::manager::{global, Begin, CallOptions, ExpiresAt, Manager, Ticket};
@@ -205,6 +205,16 @@ impl Spec {
     fn entry_key_of(&self, manager: &Manager, args: &[u8]) -> Result<EntryKey> {
         let digest = manager.hasher().digest_bytes(args);
         Ok(manager.entry_key(self.namespace()?, self.function, self.version, digest))
+    }
+
+    /// [`entry_key_of`](Spec::entry_key_of), as parts (what a call reads with).
+    fn key_parts_of(&self, manager: &Manager, args: &[u8]) -> Result<KeyParts<'_>> {
+        Ok(KeyParts {
+            namespace: self.namespace()?,
+            function: self.function,
+            version: self.version,
+            digest: manager.hasher().digest_bytes(args),
+        })
     }
 
     fn namespace(&self) -> Result<&Name> {
@@ -662,15 +672,15 @@ where
         }
     };
     let manager = global();
-    let entry = match spec.entry_key_of(manager, &args) {
-        Ok(entry) => entry,
+    let key = match spec.key_parts_of(manager, &args) {
+        Ok(key) => key,
         Err(e) => {
             key_failed(spec, &e);
             return compute().await;
         }
     };
-    let local = LocalCopy::<S::Stored>::new(spec, manager, args, entry.digest);
-    match manager.begin_opts::<S::Stored>(&entry, &spec.options).await {
+    let local = LocalCopy::<S::Stored>::new(spec, manager, args, key.digest);
+    match manager.begin_parts::<S::Stored>(&key, &spec.options).await {
         Begin::Hit(stored, left) => S::output(local.keep(stored, left)),
         // Boxed: the computation and the store would otherwise make every
         // call's future as large as theirs, and a hit moves and touches

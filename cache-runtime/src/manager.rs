@@ -48,7 +48,7 @@ use crate::config::{BackendUrl, Config};
 use crate::envelope::{self, Kind, STAMP_END};
 use crate::error::{Error, ErrorKind, Result};
 use crate::guard::{Guarded, Policy};
-use crate::key::{generation_key, Decimal, Digest, EntryKey, KeyHasher, Name};
+use crate::key::{generation_key, Decimal, Digest, EntryKey, KeyHasher, KeyParts, Name, RenderKey};
 use crate::local::{Coherence, Invalidate, Invalidation, LocalTier};
 use crate::read_mostly::ReadMostly;
 use crate::singleflight::{Flights, Joined, Leader};
@@ -571,15 +571,21 @@ impl Manager {
     /// # Errors
     /// Backend failures.
     pub async fn read(&self, key: &EntryKey) -> Result<Read> {
+        self.read_key(key).await
+    }
+
+    /// [`read`](Manager::read) of an entry key or of its parts.
+    async fn read_key<K: RenderKey + ?Sized>(&self, key: &K) -> Result<Read> {
         let prefix = &self.config.prefix;
-        let seen = self.seen(&key.namespace);
+        let namespace = key.namespace();
+        let seen = self.seen(namespace);
         let (mut guess, mut digits) = (seen.generation, seen.digits);
         // The generation key, then the entry's key at the guessed generation.
         let rendered;
         let gen_key = match seen.key {
             Some(kept) => kept,
             None => {
-                rendered = generation_key(prefix, &key.namespace);
+                rendered = generation_key(prefix, namespace);
                 &rendered
             }
         };
@@ -595,10 +601,10 @@ impl Manager {
                 Generation::Absent => (self.start_generation(gen_key).await?, None),
             };
             if live == guess {
-                if seen.wants_key(&key.namespace) {
+                if seen.wants_key(namespace) {
                     // The generation was seen first by another way (a
                     // flush, or a name made at run time): keep the key now.
-                    self.remember_generation(&key.namespace, live);
+                    self.remember_generation(namespace, live);
                 }
                 return Ok(Read {
                     generation: live,
@@ -607,7 +613,7 @@ impl Manager {
                     settled: true,
                 });
             }
-            self.remember_generation(&key.namespace, live);
+            self.remember_generation(namespace, live);
             guess = live;
             digits = Decimal::of(live);
             full_key = key.render_at(prefix, &digits);
@@ -688,7 +694,28 @@ impl Manager {
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static,
     {
-        let read = match self.read(key).await {
+        self.begin_key(key, opts).await
+    }
+
+    /// [`begin_opts`](Manager::begin_opts) with the parts of an entry key
+    /// (what `#[cached]` functions call: no `EntryKey` is built).
+    pub(crate) async fn begin_parts<V>(
+        &self,
+        key: &KeyParts<'_>,
+        opts: &CallOptions,
+    ) -> Begin<'_, V>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+    {
+        self.begin_key(key, opts).await
+    }
+
+    async fn begin_key<V, K>(&self, key: &K, opts: &CallOptions) -> Begin<'_, V>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+        K: RenderKey + ?Sized,
+    {
+        let read = match self.read_key(key).await {
             Ok(read) => read,
             Err(e) => {
                 self.stats.error("a cache read", &e);
@@ -734,7 +761,7 @@ impl Manager {
             None => None,
             // Boxed: its future is most of this one's size, and the option
             // is rare; every hit would otherwise carry it.
-            Some(lease) => match Box::pin(self.lock_or_wait::<V>(key, &target, lease)).await {
+            Some(lease) => match Box::pin(self.lock_or_wait::<V, K>(key, &target, lease)).await {
                 Locked::Held(guard) => Some(guard),
                 Locked::GaveUp => None,
                 Locked::Computed(value, left) => {
@@ -846,9 +873,9 @@ impl Manager {
     /// Takes the backend lock of a missing entry, or waits for its holder (in
     /// another process) to store the value. Waiting is bounded by the lease:
     /// a holder that died costs at most that; then this caller computes.
-    async fn lock_or_wait<V: DeserializeOwned>(
+    async fn lock_or_wait<V: DeserializeOwned, K: RenderKey + ?Sized>(
         &self,
-        key: &EntryKey,
+        key: &K,
         target: &Target,
         lease: Duration,
     ) -> Locked<V> {
@@ -871,7 +898,7 @@ impl Manager {
                     };
                     // The previous holder may have stored the value just
                     // before releasing the lock to us.
-                    if let Ok(read) = self.read(key).await {
+                    if let Ok(read) = self.read_key(key).await {
                         if let Observed::Hit(value, left) = self.classify::<V>(read, None) {
                             guard.release().await;
                             return Locked::Computed(value, left);
@@ -889,7 +916,7 @@ impl Manager {
                 return Locked::GaveUp;
             }
             crate::blocking::sleep(poll).await;
-            if let Ok(read) = self.read(key).await {
+            if let Ok(read) = self.read_key(key).await {
                 if let Observed::Hit(value, left) = self.classify::<V>(read, None) {
                     return Locked::Computed(value, left);
                 }
