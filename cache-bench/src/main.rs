@@ -145,6 +145,16 @@ fn header(sizes: &Sizes) {
         },
         redis_hits::caller_runtime()
     );
+    println!(
+        "memocache's Redis connections: TCP_NODELAY {} (MEMOCACHE_REDIS_TCP_NODELAY={}); \
+         the raw baseline's likewise",
+        if redis_hits::tcp_nodelay() {
+            "on (the default)"
+        } else {
+            "off: Nagle's algorithm on"
+        },
+        redis_hits::tcp_nodelay()
+    );
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "server: {server}; loopback TCP; {cores} cores; load average at the start: {}",

@@ -100,6 +100,18 @@ pub fn caller_runtime() -> bool {
     }
 }
 
+/// Whether memocache's Redis connections set `TCP_NODELAY`
+/// (`MEMOCACHE_REDIS_TCP_NODELAY`, on when unset), as the library reads it.
+pub fn tcp_nodelay() -> bool {
+    match std::env::var("MEMOCACHE_REDIS_TCP_NODELAY") {
+        Ok(raw) if !raw.trim().is_empty() => {
+            memocache_runtime::config::parse_bool("MEMOCACHE_REDIS_TCP_NODELAY", &raw)
+                .expect("a valid MEMOCACHE_REDIS_TCP_NODELAY")
+        }
+        _ => Config::default().redis_tcp_nodelay,
+    }
+}
+
 /// Runs every Redis measurement against the server at `url`.
 pub fn run(url: &str, sizes: Sizes) -> Report {
     let config = Config::builder()
@@ -107,6 +119,7 @@ pub fn run(url: &str, sizes: Sizes) -> Report {
         .prefix("bench")
         .default_ttl(Duration::from_secs(3600))
         .redis_caller_runtime(caller_runtime())
+        .redis_tcp_nodelay(tcp_nodelay())
         .build()
         .expect("a valid config");
     memocache::init(config).expect("the global cache is set up once");
@@ -140,7 +153,7 @@ pub fn run(url: &str, sizes: Sizes) -> Report {
 }
 
 /// The raw rows' `ConnectionManager`: what memocache's backend opens for
-/// its I/O runtime (with `TCP_NODELAY`), used directly.
+/// its I/O runtime (with its TCP settings), used directly.
 async fn raw_manager(url: &str) -> ConnectionManager {
     let client = redis::Client::open(nodelay(url)).expect("a client");
     let config = ConnectionManagerConfig::new()
@@ -151,19 +164,19 @@ async fn raw_manager(url: &str) -> ConnectionManager {
         .expect("connect to Redis")
 }
 
-/// `url` with `TCP_NODELAY` on, as memocache connects.
+/// `url` with `TCP_NODELAY` as memocache's connections have it.
 fn nodelay(url: &str) -> redis::ConnectionInfo {
     let info = url.into_connection_info().expect("a valid URL");
-    let tcp = info.tcp_settings().clone().set_nodelay(true);
+    let tcp = info.tcp_settings().clone().set_nodelay(tcp_nodelay());
     info.set_tcp_settings(tcp)
 }
 
-/// A plain multiplexed connection, with `TCP_NODELAY` (the kind memocache's
-/// hits use by default: one per caller runtime) or with redis-rs's default
-/// TCP settings (Nagle's algorithm on), the kind `cached`'s
+/// A plain multiplexed connection, with memocache's TCP settings (the kind
+/// its hits use by default: one per caller runtime) or with redis-rs's
+/// default ones (Nagle's algorithm on), the kind `cached`'s
 /// `AsyncRedisCache` opens.
-async fn raw_multiplexed(url: &str, with_nodelay: bool) -> MultiplexedConnection {
-    let client = if with_nodelay {
+async fn raw_multiplexed(url: &str, as_ours: bool) -> MultiplexedConnection {
+    let client = if as_ours {
         redis::Client::open(nodelay(url))
     } else {
         redis::Client::open(url)
@@ -201,7 +214,7 @@ async fn measure(url: String, io: tokio::runtime::Handle, sizes: Sizes) -> Repor
     let keys = sizes.hit_keys;
     let manager = raw_manager(&url).await;
     let mux = raw_multiplexed(&url, false).await;
-    let mux_nodelay = raw_multiplexed(&url, true).await;
+    let mux_ours = raw_multiplexed(&url, true).await;
     let io_url = url.clone();
     let io_manager = io
         .spawn(async move { raw_manager(&io_url).await })
@@ -218,7 +231,7 @@ async fn measure(url: String, io: tokio::runtime::Handle, sizes: Sizes) -> Repor
     let (gen_key, full_keys) = entry_keys(keys).await;
     let full_keys = Arc::new(full_keys);
 
-    let mut ops = hit_ops(&manager, &mux, &mux_nodelay, &gen_key, &full_keys);
+    let mut ops = hit_ops(&manager, &mux, &mux_ours, &gen_key, &full_keys);
     ops.push(spawned_mget(&io, &io_manager, &gen_key, &full_keys));
     eprintln!("redis: hit latency, {} calls per row", sizes.redis_samples);
     let before = memocache::stats();
@@ -295,7 +308,7 @@ async fn entry_keys(keys: u64) -> (String, Vec<String>) {
 fn hit_ops(
     manager: &ConnectionManager,
     mux: &MultiplexedConnection,
-    mux_nodelay: &MultiplexedConnection,
+    mux_ours: &MultiplexedConnection,
     gen_key: &str,
     keys: &Arc<Vec<String>>,
 ) -> Vec<AsyncOp> {
@@ -308,7 +321,7 @@ fn hit_ops(
             raw_get(
                 "redis.hit.raw",
                 "raw redis-rs GET (MultiplexedConnection, as ours)",
-                mux_nodelay.clone(),
+                mux_ours.clone(),
                 keys,
             ),
             raw_get(
@@ -328,8 +341,8 @@ fn hit_ops(
             ),
             raw_get(
                 "redis.hit.raw_cm",
-                "raw GET (MultiplexedConnection, TCP_NODELAY)",
-                mux_nodelay.clone(),
+                "raw GET (MultiplexedConnection, as the caller runtime's)",
+                mux_ours.clone(),
                 keys,
             ),
         )

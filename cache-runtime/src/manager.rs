@@ -368,6 +368,7 @@ impl Manager {
                         response_timeout: config.budget,
                         tls_ca_file: config.tls_ca_file.clone(),
                         caller_runtime: config.redis_caller_runtime,
+                        tcp_nodelay: config.redis_tcp_nodelay,
                     },
                 )?;
                 Ok(Self::with_backend(config, Arc::new(backend)))

@@ -460,6 +460,7 @@ fn the_backend_conforms_with_the_setting_on() {
         response_timeout: Duration::from_secs(2),
         tls_ca_file: None,
         caller_runtime: true,
+        tcp_nodelay: true,
     })
     .unwrap();
     two_workers().block_on(async {

@@ -23,7 +23,20 @@ async fn redis_backend_on_caller_runtimes_conforms() {
     redis_conforms(true).await;
 }
 
+/// With Nagle's algorithm on (`redis_tcp_nodelay` off), on both kinds of
+/// connection: commands held by the kernel still all get their replies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_backend_without_tcp_nodelay_conforms() {
+    for caller_runtime in [false, true] {
+        redis_conforms_with(caller_runtime, false).await;
+    }
+}
+
 async fn redis_conforms(caller_runtime: bool) {
+    redis_conforms_with(caller_runtime, true).await;
+}
+
+async fn redis_conforms_with(caller_runtime: bool, tcp_nodelay: bool) {
     let server = shared();
     let backend = RedisBackend::new(&RedisOptions {
         url: RedisUrl::parse(&server.url()).unwrap(),
@@ -31,6 +44,7 @@ async fn redis_conforms(caller_runtime: bool) {
         response_timeout: Duration::from_secs(2),
         tls_ca_file: None,
         caller_runtime,
+        tcp_nodelay,
     })
     .unwrap();
     conformance::run(&backend, &unique("conformance")).await;

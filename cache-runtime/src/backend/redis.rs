@@ -14,7 +14,8 @@
 //!   the I/O runtime, which then wakes the caller across runtimes.
 //! - Connected lazily: building the backend never blocks and never fails
 //!   because Redis is down; the first command connects.
-//! - `TCP_NODELAY` on; explicit connect and response timeouts.
+//! - `TCP_NODELAY` on (unless `Config::redis_tcp_nodelay` is off); explicit
+//!   connect and response timeouts.
 //! - AUTH with user and password from the URL
 //!   (`redis://user:password@host:6379/0`); TLS with `rediss://` and the
 //!   `tls` feature.
@@ -134,6 +135,8 @@ pub struct RedisOptions {
     /// created in that runtime (see the module docs); `false` keeps every
     /// command on the I/O runtime's connection.
     pub caller_runtime: bool,
+    /// Whether connections set `TCP_NODELAY` (see `Config::redis_tcp_nodelay`).
+    pub tcp_nodelay: bool,
 }
 
 /// Entries in Redis.
@@ -254,7 +257,7 @@ impl RedisBackend {
             .expose()
             .into_connection_info()
             .map_err(|e| Error::invalid(format!("bad Redis URL {}: {e}", options.url)))?;
-        let tcp = info.tcp_settings().clone().set_nodelay(true);
+        let tcp = info.tcp_settings().clone().set_nodelay(options.tcp_nodelay);
         info = info.set_tcp_settings(tcp);
         let resp3 = info
             .redis_settings()
@@ -1425,6 +1428,7 @@ mod tests {
             response_timeout: Duration::from_secs(2),
             tls_ca_file: None,
             caller_runtime: true,
+            tcp_nodelay: true,
         })
         .unwrap()
     }
