@@ -47,7 +47,7 @@
 //! algorithm holds a command while an earlier one on the connection is
 //! unacknowledged, and sends the held ones together: fewer, larger writes
 //! for the client and the server. Measured on loopback (docs/BENCHMARKS.md):
-//! with 16 tasks calling at once, about 1.3 times the hits per second; one
+//! with 16 tasks calling at once, 1.2 to 1.3 times the hits per second; one
 //! caller alone, no change. The price is latency when commands overlap: a
 //! held command waits for the acknowledgement, up to one round trip more
 //! (on a network, not loopback, that is most of a hit's time). Turn it off
