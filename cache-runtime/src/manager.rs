@@ -593,13 +593,17 @@ impl Manager {
         let mut full_key = key.render_at(prefix, &digits);
         for _ in 0..2 {
             let keys = [gen_key, &*full_key];
-            let read = self.read_with_generation(keys, digits.as_bytes()).await?;
-            // The entry counts only under the generation guessed (another
-            // one equal to it once parsed, written otherwise, makes a miss).
-            let (live, raw) = match read.generation {
-                Generation::Expected => (guess, read.entry),
-                Generation::Other(g) => (parse_generation(&g)?, None),
-                Generation::Absent => (self.start_generation(gen_key).await?, None),
+            let GenerationRead {
+                generation,
+                entry: raw,
+            } = self.read_with_generation(keys, digits.as_bytes()).await?;
+            let live = match generation {
+                // The generation guessed, as it is written: no parse.
+                Generation::Expected => guess,
+                // Parsed, and the same number when it was written otherwise
+                // (not by memocache, which writes plain decimals).
+                Generation::Other(g) => parse_generation(&g)?,
+                Generation::Absent => self.start_generation(gen_key).await?,
             };
             if live == guess {
                 if seen.wants_key(namespace) {
@@ -1233,6 +1237,26 @@ mod tests {
                 .await
                 .unwrap();
             assert!(m.read(&fixed).await.unwrap().raw.is_some());
+        });
+    }
+
+    #[test]
+    fn a_generation_written_otherwise_than_in_plain_decimal_still_hits() {
+        let m = manager();
+        let digest = m.hasher().digest_bytes(b"args");
+        let key = EntryKey::new(Name::new_static("padded").unwrap(), "f", None, digest);
+        crate::blocking::block_on(async {
+            m.put(&key, &5u32, Duration::from_secs(60)).await.unwrap();
+            let generation = m.read(&key).await.unwrap().generation;
+            // Rewritten from outside with a leading zero: the same number.
+            let padded = Bytes::from(format!("0{generation}"));
+            m.backend.set("p:padded:gen", padded, None).await.unwrap();
+            for _ in 0..3 {
+                let read = m.read(&key).await.unwrap();
+                assert_eq!(read.generation, generation);
+                assert!(read.settled);
+                assert!(read.raw.is_some(), "the entry is still found");
+            }
         });
     }
 

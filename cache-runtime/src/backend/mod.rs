@@ -90,9 +90,7 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// entry key, and tells whether the generation key holds `expected` (the
     /// generation the caller rendered the entry key with). The answer must be
     /// what one atomic read of both keys ([`get_many`](Backend::get_many))
-    /// would have found at some instant between the call and its reply; the
-    /// entry counts only when the generation is [`Generation::Expected`],
-    /// and may be left unread otherwise.
+    /// would have found at some instant between the call and its reply.
     ///
     /// A backend that is told of every change of the generation key, in
     /// order with its replies (Redis client-side tracking), may answer the
@@ -211,13 +209,13 @@ pub(crate) fn two_values(values: Vec<Option<Bytes>>, name: &str) -> Result<[Opti
 pub struct GenerationRead {
     /// The generation key, against the expected value.
     pub generation: Generation,
-    /// The entry's value; meaningful only when the generation is
-    /// [`Generation::Expected`] (otherwise it may be left unread).
+    /// The entry's value, read together with the generation.
     pub entry: Option<Bytes>,
 }
 
 /// A namespace's generation key, as [`Backend::get_with_generation`] found it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Generation {
     /// It held the expected value.
     Expected,
@@ -230,6 +228,7 @@ pub enum Generation {
 impl GenerationRead {
     /// The answer for `[generation, entry]` as read together, against
     /// `expected`.
+    #[must_use]
     pub fn of(values: [Option<Bytes>; 2], expected: &[u8]) -> Self {
         let [generation, entry] = values;
         let generation = match generation {

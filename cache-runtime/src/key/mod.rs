@@ -479,6 +479,7 @@ fn ascii(bytes: &[u8]) -> &str {
         // SAFETY: ASCII bytes are valid UTF-8.
         unsafe { std::str::from_utf8_unchecked(bytes) }
     } else {
+        debug_assert!(false, "key pieces are ASCII digits");
         ""
     }
 }
