@@ -272,19 +272,36 @@ impl<'a> Expander<'a> {
             #store_if_let
             #call
         };
-        // The lone hit in tail position: its value moves straight into the
-        // return value (an early `return` of it made a `String` hit 30%
-        // slower: one more copy through the stack).
-        let body = match cached
-            .then(|| self.lone_int_hit(&shape, ret_span))
-            .flatten()
-        {
-            Some(lone) => quote_spanned! {ret_span=>
-                match #lone {
-                    ::core::option::Option::Some(__memocache_out) => __memocache_out,
-                    ::core::option::Option::None => { #keyed }
+        // The lone integer's hit first. In a sync function the rest of the
+        // call is a closure, so that the hit's value is cloned straight into
+        // the return value (through an `Option`, a `String` was copied once
+        // more: 31 against 18 ns). An async function's rest awaits: its hit
+        // is an `Option` in tail position, for small outputs only.
+        let body = match cached.then(|| self.lone_int_probe(ret_span)).flatten() {
+            Some(probe) if !self.is_async() => {
+                let p = respan(self.private.clone(), ret_span);
+                quote_spanned! {ret_span=>
+                    #p::cached_locally_int_or::<#shape>(
+                        &__MEMOCACHE_SPEC,
+                        &__MEMOCACHE_FRONT,
+                        #probe,
+                        move || { #keyed },
+                    )
                 }
-            },
+            }
+            Some(probe) => {
+                let p = respan(self.private.clone(), ret_span);
+                quote_spanned! {ret_span=>
+                    match #p::cached_locally_int::<#shape>(
+                        &__MEMOCACHE_SPEC,
+                        &__MEMOCACHE_FRONT,
+                        #probe,
+                    ) {
+                        ::core::option::Option::Some(__memocache_out) => __memocache_out,
+                        ::core::option::Option::None => { #keyed }
+                    }
+                }
+            }
             None => keyed,
         };
         quote! {
@@ -294,14 +311,14 @@ impl<'a> Expander<'a> {
         }
     }
 
-    /// For a function whose key is one argument, by name: the expression of
-    /// a hit on this thread's front when that argument is an integer (an
-    /// `Option` of the output), before the call's
-    /// key arguments are built (they cost a third of such a hit). Whether
+    /// For a function whose key is one argument, by name: that argument as
+    /// an integer (an `Option<i128>`), with which the function asks this
+    /// thread's front before the call's key arguments are built (they cost
+    /// a third of such a hit). Whether
     /// it is an integer is asked through serde, by a method that resolves
     /// to a `None` without `Serialize` (autoref), so that a key argument
     /// that is not `Serialize` is reported once, at `.arg(..)`.
-    fn lone_int_hit(&self, shape: &TokenStream, ret_span: Span) -> Option<TokenStream> {
+    fn lone_int_probe(&self, ret_span: Span) -> Option<TokenStream> {
         let p = &self.private;
         if self.options.key.is_some()
             || self.associated
@@ -330,11 +347,7 @@ impl<'a> Expander<'a> {
                 #[allow(unused_imports)]
                 use #p::{LoneIntOfAny as _, LoneIntOfSerialize as _};
                 #[allow(clippy::needless_borrow, clippy::needless_borrows_for_generic_args)]
-                #p::cached_locally_int::<#shape>(
-                    &__MEMOCACHE_SPEC,
-                    &__MEMOCACHE_FRONT,
-                    (&#p::LoneProbe(&#name)).lone_int(),
-                )
+                (&#p::LoneProbe(&#name)).lone_int()
             }
         })
     }

@@ -255,6 +255,37 @@ impl FnFront {
         self.get_inlined(owner, Query::Int(v))
     }
 
+    /// `hit` of the value for the lone integer `v` (as [`get_int`](Self::get_int)
+    /// finds it), else `miss()`, run once this front is left. The value is
+    /// made where the caller returns it: through an `Option`, a `String`
+    /// came back by one more copy, whose load waited for the clone's
+    /// stores (31 against 23 ns a hit).
+    #[inline(always)]
+    pub(crate) fn get_int_or<V: Clone + Send + Sync + 'static, R>(
+        &self,
+        owner: *const (),
+        v: i128,
+        hit: impl FnOnce(&V) -> R,
+        miss: impl FnOnce() -> R,
+    ) -> R {
+        if let Some(entered) = self.enter() {
+            if let Some(front) = entered.bound.as_mut().and_then(|b| b.front::<V>(owner)) {
+                let tier = front.tier;
+                let hash = hash_int(front.int_seed, v);
+                if let Some(entry) = front.get(hash, Query::Int(v)) {
+                    if entry.epoch == tier.epoch() && clock::is_before(entry.expires_at) {
+                        // Counted first: the value is made last, in place.
+                        if let Some(line) = front.hit_line {
+                            stats::add_to_own(line);
+                        }
+                        return hit(&entry.value);
+                    }
+                }
+            }
+        }
+        miss()
+    }
+
     #[inline(always)]
     fn get_inlined<V: Clone + Send + Sync + 'static>(
         &self,
@@ -274,11 +305,11 @@ impl FnFront {
         if entry.epoch != tier.epoch() || !clock::is_before(entry.expires_at) {
             return None;
         }
-        let value = entry.value.clone();
+        // Counted first: the value is made last, in place.
         if let Some(line) = front.hit_line {
             stats::add_to_own(line);
         }
-        Some(value)
+        Some(entry.value.clone())
     }
 
     /// Keeps `value` for `args`, as read from `tier` at `epoch`; binds this
