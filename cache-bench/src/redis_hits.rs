@@ -92,24 +92,29 @@ fn failed(what: &str, e: &dyn std::fmt::Debug) {
 /// runtimes (`MEMOCACHE_REDIS_CALLER_RUNTIME`, the library's default when
 /// unset), as the library reads it.
 pub fn caller_runtime() -> bool {
-    match std::env::var("MEMOCACHE_REDIS_CALLER_RUNTIME") {
-        Ok(raw) if !raw.trim().is_empty() => {
-            memocache_runtime::config::parse_bool("MEMOCACHE_REDIS_CALLER_RUNTIME", &raw)
-                .expect("a valid MEMOCACHE_REDIS_CALLER_RUNTIME")
-        }
-        _ => Config::default().redis_caller_runtime,
-    }
+    switch(
+        "MEMOCACHE_REDIS_CALLER_RUNTIME",
+        Config::default().redis_caller_runtime,
+    )
 }
 
 /// Whether memocache's Redis connections set `TCP_NODELAY`
 /// (`MEMOCACHE_REDIS_TCP_NODELAY`, on when unset), as the library reads it.
 pub fn tcp_nodelay() -> bool {
-    match std::env::var("MEMOCACHE_REDIS_TCP_NODELAY") {
+    switch(
+        "MEMOCACHE_REDIS_TCP_NODELAY",
+        Config::default().redis_tcp_nodelay,
+    )
+}
+
+/// The switch in the environment variable `name`, `default` when it is
+/// unset or blank; a malformed one stops the run, named.
+fn switch(name: &str, default: bool) -> bool {
+    match std::env::var(name) {
         Ok(raw) if !raw.trim().is_empty() => {
-            memocache_runtime::config::parse_bool("MEMOCACHE_REDIS_TCP_NODELAY", &raw)
-                .expect("a valid MEMOCACHE_REDIS_TCP_NODELAY")
+            memocache_runtime::config::parse_bool(name, &raw).unwrap_or_else(|e| panic!("{e}"))
         }
-        _ => Config::default().redis_tcp_nodelay,
+        _ => default,
     }
 }
 
