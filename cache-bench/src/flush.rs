@@ -57,11 +57,7 @@ pub fn run(url: &str, sizes: Sizes) -> Report {
         .build()
         .expect("a valid config");
     memocache::init(config).expect("the global cache is set up once");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let rt = crate::measure::runtime(2);
     let url = url.to_owned();
     rt.block_on(async move { tokio::spawn(measure(url, sizes)).await })
         .expect("the flush measurements panicked")

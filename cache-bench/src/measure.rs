@@ -16,6 +16,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+/// A multi-thread tokio runtime with `workers` worker threads, I/O and
+/// timers on: what every async measurement runs on.
+pub fn runtime(workers: usize) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
 /// Calls per timed batch of in-process hits.
 pub const BATCH: usize = 64;
 

@@ -129,18 +129,10 @@ pub fn run(url: &str, sizes: Sizes) -> Report {
         .build()
         .expect("a valid config");
     memocache::init(config).expect("the global cache is set up once");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let rt = crate::measure::runtime(2);
     // memocache runs every command as a task on a 1-worker runtime of its
     // own; a raw row does the same on this one, to show what that costs.
-    let io = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let io = crate::measure::runtime(1);
     let io_handle = io.handle().clone();
     let url = url.to_owned();
     // Measured from a task on a worker, where a service's handlers run.

@@ -203,11 +203,10 @@ impl Spec {
 
     /// The entry key of the key arguments whose canonical bytes are `args`.
     fn entry_key_of(&self, manager: &Manager, args: &[u8]) -> Result<EntryKey> {
-        let digest = manager.hasher().digest_bytes(args);
-        Ok(manager.entry_key(self.namespace()?, self.function, self.version, digest))
+        Ok(self.key_parts_of(manager, args)?.to_entry_key())
     }
 
-    /// [`entry_key_of`](Spec::entry_key_of), as parts (what a call reads with).
+    /// The parts of that key (what a call reads with).
     fn key_parts_of(&self, manager: &Manager, args: &[u8]) -> Result<KeyParts<'_>> {
         Ok(KeyParts {
             namespace: self.namespace()?,
@@ -704,7 +703,7 @@ where
         }
     };
     let local = LocalCopy::<S::Stored>::new(spec, manager, args, key.digest);
-    match manager.begin_parts::<S::Stored>(&key, &spec.options).await {
+    match manager.begin_key::<S::Stored, _>(&key, &spec.options).await {
         Begin::Hit(stored, left) => S::output(local.keep(stored, left)),
         // Boxed: the computation and the store would otherwise make every
         // call's future as large as theirs, and a hit moves and touches

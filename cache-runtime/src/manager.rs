@@ -48,7 +48,7 @@ use crate::config::{BackendUrl, Config};
 use crate::envelope::{self, Kind, STAMP_END};
 use crate::error::{Error, ErrorKind, Result};
 use crate::guard::{Guarded, Policy};
-use crate::key::{generation_key, Decimal, Digest, EntryKey, KeyHasher, KeyParts, Name, RenderKey};
+use crate::key::{generation_key, Decimal, Digest, EntryKey, KeyHasher, Name, RenderKey};
 use crate::local::{Coherence, Invalidate, Invalidation, LocalTier};
 use crate::read_mostly::ReadMostly;
 use crate::singleflight::{Flights, Joined, Leader};
@@ -702,20 +702,9 @@ impl Manager {
         self.begin_key(key, opts).await
     }
 
-    /// [`begin_opts`](Manager::begin_opts) with the parts of an entry key
+    /// [`begin_opts`](Manager::begin_opts) of an entry key or of its parts
     /// (what `#[cached]` functions call: no `EntryKey` is built).
-    pub(crate) async fn begin_parts<V>(
-        &self,
-        key: &KeyParts<'_>,
-        opts: &CallOptions,
-    ) -> Begin<'_, V>
-    where
-        V: DeserializeOwned + Clone + Send + Sync + 'static,
-    {
-        self.begin_key(key, opts).await
-    }
-
-    async fn begin_key<V, K>(&self, key: &K, opts: &CallOptions) -> Begin<'_, V>
+    pub(crate) async fn begin_key<V, K>(&self, key: &K, opts: &CallOptions) -> Begin<'_, V>
     where
         V: DeserializeOwned + Clone + Send + Sync + 'static,
         K: RenderKey + ?Sized,

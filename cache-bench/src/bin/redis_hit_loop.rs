@@ -52,11 +52,7 @@ fn main() {
         .build()
         .expect("a configuration");
     memocache::init(config).expect("memocache starts");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
+    let rt = memocache_bench::measure::runtime(2);
     rt.block_on(async move {
         let client = redis::Client::open(url.as_str()).expect("a client");
         let conn = redis::aio::ConnectionManager::new(client)

@@ -316,15 +316,9 @@ impl EntryKey {
     /// The key of `function` (a module path and name, or a handle's name),
     /// at `version`, for arguments whose digest is `digest`.
     pub fn new(namespace: Name, function: &str, version: Option<u32>, digest: Digest) -> Self {
-        let mut tail = String::with_capacity(function.len() + 48);
-        tail.push_str(function);
-        tail.push(':');
-        if let Some(v) = version {
-            tail.push('v');
-            tail.push_str(&v.to_string());
-            tail.push(':');
-        }
-        digest.push_hex(&mut tail);
+        let parts = Tail::new(function, version, digest);
+        let mut tail = String::with_capacity(parts.len());
+        parts.push_to(&mut tail);
         EntryKey {
             namespace,
             tail,
@@ -392,6 +386,18 @@ pub(crate) struct KeyParts<'a> {
     pub(crate) digest: Digest,
 }
 
+impl KeyParts<'_> {
+    /// The [`EntryKey`] these parts make.
+    pub(crate) fn to_entry_key(&self) -> EntryKey {
+        EntryKey::new(
+            self.namespace.clone(),
+            self.function,
+            self.version,
+            self.digest,
+        )
+    }
+}
+
 impl RenderKey for KeyParts<'_> {
     fn namespace(&self) -> &Name {
         self.namespace
@@ -401,33 +407,50 @@ impl RenderKey for KeyParts<'_> {
     fn render_at(&self, prefix: &Name, generation: &Decimal) -> String {
         let (prefix, namespace) = (prefix.as_str(), self.namespace.as_str());
         let generation = generation.as_str();
-        let version = self.version.map(|v| Decimal::of(u64::from(v)));
-        let version = version.as_ref().map_or("", Decimal::as_str);
-        // Four colons and 32 hex digits; `v`, the digits and a colon for a version.
-        let mut len = prefix.len() + namespace.len() + generation.len() + self.function.len() + 36;
-        if !version.is_empty() {
-            len += version.len() + 2;
-        }
+        let tail = Tail::new(self.function, self.version, self.digest);
+        let len = prefix.len() + namespace.len() + generation.len() + tail.len() + 3;
         let mut key = String::with_capacity(len);
-        for part in [
-            prefix,
-            ":",
-            namespace,
-            ":",
-            generation,
-            ":",
-            self.function,
-            ":",
-        ] {
+        for part in [prefix, ":", namespace, ":", generation, ":"] {
             key.push_str(part);
         }
-        if !version.is_empty() {
-            key.push('v');
-            key.push_str(version);
-            key.push(':');
-        }
-        self.digest.push_hex(&mut key);
+        tail.push_to(&mut key);
         key
+    }
+}
+
+/// An entry key's tail, `function:[v{version}:]{digest}`, before it is
+/// written: what [`EntryKey::new`] and [`KeyParts`] write.
+struct Tail<'a> {
+    function: &'a str,
+    version: Option<Decimal>,
+    digest: Digest,
+}
+
+impl<'a> Tail<'a> {
+    fn new(function: &'a str, version: Option<u32>, digest: Digest) -> Self {
+        Tail {
+            function,
+            version: version.map(|v| Decimal::of(u64::from(v))),
+            digest,
+        }
+    }
+
+    /// Its length: the function, a colon, 32 hex digits, and `v`, the
+    /// version's digits and a colon for a version.
+    fn len(&self) -> usize {
+        let version = self.version.as_ref().map_or(0, |v| v.as_str().len() + 2);
+        self.function.len() + 33 + version
+    }
+
+    fn push_to(&self, out: &mut String) {
+        out.push_str(self.function);
+        out.push(':');
+        if let Some(version) = &self.version {
+            out.push('v');
+            out.push_str(version.as_str());
+            out.push(':');
+        }
+        self.digest.push_hex(out);
     }
 }
 
@@ -536,8 +559,6 @@ mod tests {
         assert_eq!(format!("{a} {a:?}"), format!("{b} {b:?}"));
     }
 
-    /// Golden: the digest of known arguments. A change here changes every key
-    /// in every deployment: bump `DIGEST_CONTEXT` and say so in the changelog.
     #[test]
     fn digests_remembered_by_a_thread_stay_those_of_their_own_secret() {
         let (plain, secret) = (KeyHasher::new(b""), KeyHasher::new(b"s3cret"));
@@ -555,6 +576,8 @@ mod tests {
         assert_eq!(first.as_bytes()[..], direct.as_bytes()[..16]);
     }
 
+    /// Golden: the digest of known arguments. A change here changes every key
+    /// in every deployment: bump `DIGEST_CONTEXT` and say so in the changelog.
     #[test]
     fn golden_digests() {
         let h = KeyHasher::default();
@@ -610,6 +633,7 @@ mod tests {
         for version in [None, Some(0), Some(7), Some(u32::MAX)] {
             for function in ["f", "app::load_user", "Type::<u8>::method"] {
                 let key = EntryKey::new(namespace.clone(), function, version, digest);
+                assert_eq!(key.tail.len(), key.tail.capacity(), "tail sized at once");
                 let parts = KeyParts {
                     namespace: &namespace,
                     function,
@@ -617,6 +641,7 @@ mod tests {
                     digest,
                 };
                 assert_eq!(RenderKey::namespace(&parts), &key.namespace);
+                assert_eq!(parts.to_entry_key(), key);
                 for generation in [0, 1_700_000_000_000_000, u64::MAX] {
                     let at = Decimal::of(generation);
                     let rendered = parts.render_at(&prefix, &at);

@@ -143,6 +143,29 @@ struct Front<'a, V: 'static> {
     int_seed: [u64; 2],
 }
 
+impl<V: Clone + Send + Sync + 'static> Front<'_, V> {
+    /// The entry for `args` if it holds a value from the tier's current
+    /// epoch that has not expired, counted as a hit (before the caller
+    /// clones the value, which is then the last thing it does).
+    #[inline(always)]
+    fn live(&self, args: Query<'_>) -> Option<&Entry<V>> {
+        // A lone integer hashes with the seed kept here: not read through
+        // the tier, one load fewer before the set.
+        let hash = match args {
+            Query::Int(v) => hash_int(self.int_seed, v),
+            Query::Bytes(_) => self.tier.map.hash_query(args),
+        };
+        let entry = self.get(hash, args)?;
+        if entry.epoch != self.tier.epoch() || !clock::is_before(entry.expires_at) {
+            return None;
+        }
+        if let Some(line) = self.hit_line {
+            stats::add_to_own(line);
+        }
+        Some(entry)
+    }
+}
+
 impl<V> Front<'_, V> {
     #[inline(always)]
     fn get(&self, hash: u64, args: Query<'_>) -> Option<&Entry<V>> {
@@ -270,16 +293,8 @@ impl FnFront {
     ) -> R {
         if let Some(entered) = self.enter() {
             if let Some(front) = entered.bound.as_mut().and_then(|b| b.front::<V>(owner)) {
-                let tier = front.tier;
-                let hash = hash_int(front.int_seed, v);
-                if let Some(entry) = front.get(hash, Query::Int(v)) {
-                    if entry.epoch == tier.epoch() && clock::is_before(entry.expires_at) {
-                        // Counted first: the value is made last, in place.
-                        if let Some(line) = front.hit_line {
-                            stats::add_to_own(line);
-                        }
-                        return hit(&entry.value);
-                    }
+                if let Some(entry) = front.live(Query::Int(v)) {
+                    return hit(&entry.value);
                 }
             }
         }
@@ -294,22 +309,7 @@ impl FnFront {
     ) -> Option<V> {
         let entered = self.enter()?;
         let front = entered.bound.as_mut()?.front::<V>(owner)?;
-        let tier = front.tier;
-        // A lone integer hashes with the seed kept here: not read through
-        // the tier, one load fewer before the set.
-        let hash = match args {
-            Query::Int(v) => hash_int(front.int_seed, v),
-            Query::Bytes(_) => tier.map.hash_query(args),
-        };
-        let entry = front.get(hash, args)?;
-        if entry.epoch != tier.epoch() || !clock::is_before(entry.expires_at) {
-            return None;
-        }
-        // Counted first: the value is made last, in place.
-        if let Some(line) = front.hit_line {
-            stats::add_to_own(line);
-        }
-        Some(entry.value.clone())
+        Some(front.live(args)?.value.clone())
     }
 
     /// Keeps `value` for `args`, as read from `tier` at `epoch`; binds this
