@@ -5,16 +5,19 @@
 //! used with a relaxed atomic store. Writes take one shard's write lock. Each
 //! shard holds at most its share of the entry and byte bounds; past either,
 //! it evicts, expired entries first, else the least recently used of a small
-//! sample (the approach of Redis' `allkeys-lru`): O(1) per eviction and no
-//! global list to maintain on the hit path.
+//! random sample (the approach of Redis' `allkeys-lru`): O(1) per eviction and
+//! no global list to maintain on the hit path. Entries sit in a vector, found
+//! through a hash table of their positions, so that the sample is drawn at
+//! random positions: drawn from a hash map's iteration, it was always the
+//! same first buckets, and entries elsewhere were never evicted.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use hashbrown::HashTable;
 use parking_lot::RwLock;
 
 /// How many entries one eviction looks at.
@@ -52,8 +55,131 @@ impl<V> Slot<V> {
 }
 
 struct Shard<K, V> {
-    map: HashMap<K, Slot<V>>,
+    /// The positions of `entries`, by their keys' hashes.
+    index: HashTable<usize>,
+    entries: Vec<Entry<K, V>>,
     bytes: usize,
+    /// The state of the eviction sample's random positions (xorshift).
+    draw: u64,
+}
+
+/// A key, its hash (kept: the table rehashes from it, and an eviction reads
+/// it for every entry it samples), and its slot.
+struct Entry<K, V> {
+    key: K,
+    hash: u64,
+    slot: Slot<V>,
+}
+
+impl<K: Eq, V> Shard<K, V> {
+    fn new(draw: u64) -> Self {
+        Shard {
+            index: HashTable::new(),
+            entries: Vec::new(),
+            bytes: 0,
+            draw: draw | 1,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The position of `key`, whose hash is `hash`.
+    fn find<Q>(&self, hash: u64, key: &Q) -> Option<usize>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let entries = &self.entries;
+        self.index
+            .find(hash, |&i| entries[i].key.borrow() == key)
+            .copied()
+    }
+
+    fn get<Q>(&self, hash: u64, key: &Q) -> Option<&Slot<V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        self.find(hash, key).map(|i| &self.entries[i].slot)
+    }
+
+    /// Stores `slot` under `key` (whose hash is `hash`): its position, and
+    /// the slot replaced.
+    fn insert(&mut self, hash: u64, key: K, slot: Slot<V>) -> (usize, Option<Slot<V>>) {
+        if let Some(i) = self.find(hash, &key) {
+            return (i, Some(std::mem::replace(&mut self.entries[i].slot, slot)));
+        }
+        let i = self.entries.len();
+        self.entries.push(Entry { key, hash, slot });
+        let entries = &self.entries;
+        self.index.insert_unique(hash, i, |&j| entries[j].hash);
+        (i, None)
+    }
+
+    /// Removes `key` (whose hash is `hash`); its slot.
+    fn remove<Q>(&mut self, hash: u64, key: &Q) -> Option<Slot<V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + ?Sized,
+    {
+        let i = self.find(hash, key)?;
+        Some(self.remove_at(i))
+    }
+
+    /// Removes the entry at `i`: the last entry takes its place.
+    fn remove_at(&mut self, i: usize) -> Slot<V> {
+        if let Ok(found) = self.index.find_entry(self.entries[i].hash, |&j| j == i) {
+            found.remove();
+        }
+        let last = self.entries.len() - 1;
+        if i != last {
+            if let Some(at) = self.index.find_mut(self.entries[last].hash, |&j| j == last) {
+                *at = i;
+            }
+        }
+        self.entries.swap_remove(i).slot
+    }
+
+    /// A random position, of `n` (not zero).
+    fn draw(&mut self, n: usize) -> usize {
+        let mut x = self.draw;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.draw = x;
+        (x % n as u64) as usize
+    }
+
+    /// Keeps the entries whose slot `keep` accepts; the bytes of those
+    /// dropped.
+    fn retain(&mut self, mut keep: impl FnMut(&Slot<V>) -> bool) -> usize {
+        let before = self.entries.len();
+        let mut freed = 0;
+        self.entries.retain(|entry| {
+            let kept = keep(&entry.slot);
+            if !kept {
+                freed += entry.slot.weight;
+            }
+            kept
+        });
+        if self.entries.len() != before {
+            self.index.clear();
+            let entries = &self.entries;
+            for (i, entry) in entries.iter().enumerate() {
+                self.index
+                    .insert_unique(entry.hash, i, |&j| entries[j].hash);
+            }
+        }
+        freed
+    }
+
+    fn clear(&mut self) {
+        self.index.clear();
+        self.entries.clear();
+        self.bytes = 0;
+    }
 }
 
 /// What [`Store::update`] does with the entry it was shown.
@@ -117,6 +243,7 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
     pub fn new(bounds: Bounds) -> Self {
         let threads = std::thread::available_parallelism().map_or(4, |n| n.get());
         let shards = (threads * 4).next_power_of_two().clamp(4, 64);
+        let hasher = RandomState::new();
         let share = |total: usize| {
             if total == usize::MAX {
                 usize::MAX
@@ -126,14 +253,9 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
         };
         Store {
             shards: (0..shards)
-                .map(|_| {
-                    RwLock::new(Shard {
-                        map: HashMap::new(),
-                        bytes: 0,
-                    })
-                })
+                .map(|i| RwLock::new(Shard::new(hasher.hash_one(i))))
                 .collect(),
-            hasher: RandomState::new(),
+            hasher,
             shard_bounds: Bounds {
                 max_entries: share(bounds.max_entries),
                 max_bytes: share(bounds.max_bytes),
@@ -141,9 +263,17 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
         }
     }
 
-    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<Shard<K, V>> {
-        let h = self.hasher.hash_one(key) as usize;
-        &self.shards[h & (self.shards.len() - 1)]
+    /// The hash of `key`, and the shard that holds it.
+    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> (u64, &RwLock<Shard<K, V>>) {
+        let hash = self.hasher.hash_one(key);
+        (hash, &self.shards[self.shard_of(hash)])
+    }
+
+    /// The shard of a key whose hash is `hash`: from the middle bits, as the
+    /// shard's table uses the low ones for its buckets and the top ones for
+    /// its tags.
+    fn shard_of(&self, hash: u64) -> usize {
+        (hash >> 32) as usize & (self.shards.len() - 1)
     }
 
     /// The live value of `key`.
@@ -153,8 +283,9 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let now = now_tick();
-        let shard = self.shard(key).read();
-        let slot = shard.map.get(key)?;
+        let (hash, shard) = self.shard(key);
+        let shard = shard.read();
+        let slot = shard.get(hash, key)?;
         if !slot.is_live(now) {
             return None;
         }
@@ -173,20 +304,17 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let now = now_tick();
-        let mask = self.shards.len() - 1;
-        let index: Vec<usize> = keys
-            .iter()
-            .map(|k| self.hasher.hash_one(k) as usize & mask)
-            .collect();
+        let hashes: Vec<u64> = keys.iter().map(|k| self.hasher.hash_one(k)).collect();
+        let index: Vec<usize> = hashes.iter().map(|&h| self.shard_of(h)).collect();
         let mut order = index.clone();
         order.sort_unstable();
         order.dedup();
         let guards: Vec<_> = order.iter().map(|&i| (i, self.shards[i].read())).collect();
         keys.iter()
-            .zip(&index)
-            .map(|(key, i)| {
+            .zip(hashes.iter().zip(&index))
+            .map(|(key, (&hash, i))| {
                 let (_, shard) = guards.iter().find(|(g, _)| g == i)?;
-                let slot = shard.map.get(*key).filter(|s| s.is_live(now))?;
+                let slot = shard.get(hash, *key).filter(|s| s.is_live(now))?;
                 slot.last_used.store(now, Ordering::Relaxed);
                 Some(slot.value.clone())
             })
@@ -201,20 +329,21 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
         F: FnOnce(Option<&V>) -> (Update<V>, R),
     {
         let now = now_tick();
-        let mut shard = self.shard(key).write();
-        let current = shard.map.get(key).filter(|s| s.is_live(now));
+        let (hash, shard) = self.shard(key);
+        let mut shard = shard.write();
+        let current = shard.get(hash, key).filter(|s| s.is_live(now));
         let kept_expiry = current.map_or(0, |s| s.expires_at);
         let (update, result) = f(current.map(|s| &s.value));
         match update {
             Update::Keep => {}
             Update::Set(value, ttl) => {
-                self.insert_locked(&mut shard, key.clone(), value, expiry_tick(ttl), now);
+                self.insert_locked(&mut shard, hash, key.clone(), value, expiry_tick(ttl), now);
             }
             Update::SetKeepingExpiry(value) => {
-                self.insert_locked(&mut shard, key.clone(), value, kept_expiry, now);
+                self.insert_locked(&mut shard, hash, key.clone(), value, kept_expiry, now);
             }
             Update::Remove => {
-                if let Some(old) = shard.map.remove(key) {
+                if let Some(old) = shard.remove(hash, key) {
                     shard.bytes -= old.weight;
                 }
             }
@@ -225,11 +354,20 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
     /// Stores `value` under `key`, for `ttl` (`None`: until evicted).
     pub fn insert(&self, key: K, value: V, ttl: Option<Duration>) {
         let now = now_tick();
-        let mut shard = self.shard(&key).write();
-        self.insert_locked(&mut shard, key, value, expiry_tick(ttl), now);
+        let (hash, shard) = self.shard(&key);
+        let mut shard = shard.write();
+        self.insert_locked(&mut shard, hash, key, value, expiry_tick(ttl), now);
     }
 
-    fn insert_locked(&self, shard: &mut Shard<K, V>, key: K, value: V, expires_at: u64, now: u64) {
+    fn insert_locked(
+        &self,
+        shard: &mut Shard<K, V>,
+        hash: u64,
+        key: K,
+        value: V,
+        expires_at: u64,
+        now: u64,
+    ) {
         let weight = key.weight() + value.weight() + ENTRY_OVERHEAD;
         let slot = Slot {
             value,
@@ -238,43 +376,48 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
             weight,
         };
         shard.bytes += weight;
-        if let Some(old) = shard.map.insert(key.clone(), slot) {
+        let (mut at, old) = shard.insert(hash, key, slot);
+        if let Some(old) = old {
             shard.bytes -= old.weight;
         }
-        while shard.map.len() > self.shard_bounds.max_entries
-            || (shard.bytes > self.shard_bounds.max_bytes && shard.map.len() > 1)
+        while shard.len() > self.shard_bounds.max_entries
+            || (shard.bytes > self.shard_bounds.max_bytes && shard.len() > 1)
         {
-            if !Self::evict_one(shard, &key, now) {
-                break;
+            match Self::evict_one(shard, at, now) {
+                Some(moved) => at = moved,
+                None => break,
             }
         }
     }
 
-    /// Evicts one entry other than `keep`: an expired one from the sample if
-    /// any, else the least recently used of it.
-    fn evict_one(shard: &mut Shard<K, V>, keep: &K, now: u64) -> bool {
-        let victim = shard
-            .map
-            .iter()
-            .filter(|(k, _)| *k != keep)
-            .take(EVICTION_SAMPLE)
-            .min_by_key(|(_, s)| {
-                if s.is_live(now) {
-                    s.last_used.load(Ordering::Relaxed)
-                } else {
-                    0
-                }
-            })
-            .map(|(k, _)| k.clone());
-        match victim {
-            Some(k) => {
-                if let Some(old) = shard.map.remove(&k) {
-                    shard.bytes -= old.weight;
-                }
-                true
-            }
-            None => false,
+    /// Evicts one entry other than the one at `keep` (just written): an
+    /// expired one from a sample of random positions if any, else the least
+    /// recently used of it. The new position of the kept entry (the last
+    /// entry takes the place of the one evicted), or `None` if it is alone.
+    fn evict_one(shard: &mut Shard<K, V>, keep: usize, now: u64) -> Option<usize> {
+        let n = shard.len();
+        if n < 2 {
+            return None;
         }
+        let mut victim: Option<(usize, u64)> = None;
+        for _ in 0..EVICTION_SAMPLE.min(n - 1) {
+            // Drawn among the others, evenly.
+            let drawn = shard.draw(n - 1);
+            let i = if drawn >= keep { drawn + 1 } else { drawn };
+            let slot = &shard.entries[i].slot;
+            let used = if slot.is_live(now) {
+                slot.last_used.load(Ordering::Relaxed)
+            } else {
+                0
+            };
+            if victim.is_none_or(|(_, best)| used < best) {
+                victim = Some((i, used));
+            }
+        }
+        let (i, _) = victim?;
+        let old = shard.remove_at(i);
+        shard.bytes -= old.weight;
+        Some(if keep == n - 1 { i } else { keep })
     }
 
     /// Removes `key`; whether it held a live entry.
@@ -284,8 +427,9 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let now = now_tick();
-        let mut shard = self.shard(key).write();
-        match shard.map.remove(key) {
+        let (hash, shard) = self.shard(key);
+        let mut shard = shard.write();
+        match shard.remove(hash, key) {
             Some(old) => {
                 shard.bytes -= old.weight;
                 old.is_live(now)
@@ -302,8 +446,9 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let now = now_tick();
-        let shard = self.shard(key).read();
-        let slot = shard.map.get(key).filter(|s| s.is_live(now))?;
+        let (hash, shard) = self.shard(key);
+        let shard = shard.read();
+        let slot = shard.get(hash, key).filter(|s| s.is_live(now))?;
         Some((slot.expires_at != 0).then(|| Duration::from_micros(slot.expires_at - now)))
     }
 
@@ -314,13 +459,14 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let now = now_tick();
-        let mut shard = self.shard(key).write();
-        match shard.map.get_mut(key).filter(|s| s.is_live(now)) {
-            Some(slot) => {
-                slot.expires_at = expiry_tick(Some(ttl));
+        let (hash, shard) = self.shard(key);
+        let mut shard = shard.write();
+        match shard.find(hash, key) {
+            Some(i) if shard.entries[i].slot.is_live(now) => {
+                shard.entries[i].slot.expires_at = expiry_tick(Some(ttl));
                 true
             }
-            None => false,
+            _ => false,
         }
     }
 
@@ -332,21 +478,12 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
         };
         let now = now_tick();
         let mut shard_guard = lock.write();
-        let before = shard_guard.map.len();
-        let mut freed = 0;
-        shard_guard.map.retain(|_, s| {
-            let live = s.is_live(now);
-            if !live {
-                freed += s.weight;
-            }
-            live
-        });
-        if shard_guard.map.len() != before {
-            shard_guard.bytes -= freed;
-        }
+        let freed = shard_guard.retain(|s| s.is_live(now));
+        shard_guard.bytes -= freed;
         let keys = shard_guard
-            .map
-            .keys()
+            .entries
+            .iter()
+            .map(|entry| &entry.key)
             .filter(|k| select(k))
             .cloned()
             .collect();
@@ -356,9 +493,7 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
     /// Removes every entry.
     pub fn clear(&self) {
         for shard in self.shards.iter() {
-            let mut shard = shard.write();
-            shard.map.clear();
-            shard.bytes = 0;
+            shard.write().clear();
         }
     }
 
@@ -366,7 +501,7 @@ impl<K: Hash + Eq + Clone + Weigh, V: Clone + Weigh> Store<K, V> {
     pub fn usage(&self) -> (usize, usize) {
         self.shards.iter().fold((0, 0), |(n, b), s| {
             let s = s.read();
-            (n + s.map.len(), b + s.bytes)
+            (n + s.len(), b + s.bytes)
         })
     }
 
@@ -441,6 +576,35 @@ mod tests {
             "{n}"
         );
         assert!(n > 500, "evicted far too much: {n}");
+    }
+
+    #[test]
+    fn evicts_old_entries_wherever_they_sit() {
+        let s: Store<String, String> = Store::new(Bounds {
+            max_entries: 1000,
+            max_bytes: usize::MAX,
+        });
+        for i in 0..10_000 {
+            s.insert(format!("k{i}"), "v".into(), None);
+            assert!(s.get(&format!("k{i}")).is_some(), "k{i} was written");
+        }
+        let old = (0..1000)
+            .filter(|i| s.get(&format!("k{i}")).is_some())
+            .count();
+        assert!(
+            old < 50,
+            "{old} of the first 1000 survived 9000 newer inserts"
+        );
+        // Removals keep positions and the table in step.
+        for i in 9000..10_000 {
+            s.remove(&format!("k{i}"));
+            assert_eq!(s.get(&format!("k{i}")), None);
+        }
+        let (n, _) = s.usage();
+        let left = (0..9000)
+            .filter(|i| s.get(&format!("k{i}")).is_some())
+            .count();
+        assert_eq!(left, n, "every entry counted is found");
     }
 
     #[test]

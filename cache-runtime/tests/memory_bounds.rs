@@ -21,7 +21,8 @@ async fn ten_times_the_entry_bound_stays_within_it() {
         let (entries, _) = backend.usage();
         assert!(entries <= 1_000, "{entries} entries after {i} inserts");
     }
-    // Recent entries are there; most old ones were evicted.
+    // Recent entries are there; the old ones were evicted (the sample is
+    // drawn at random positions: none of them is out of its reach).
     assert!(backend.get("k9999").await.unwrap().is_some());
     let keys: Vec<String> = (0..1000).map(|i| format!("k{i}")).collect();
     let old = backend
@@ -32,7 +33,7 @@ async fn ten_times_the_entry_bound_stays_within_it() {
         .flatten()
         .count();
     assert!(
-        old < 500,
+        old < 50,
         "{old} of the first 1000 survived 9000 newer inserts"
     );
 }
