@@ -5,9 +5,11 @@
 //! - In-process hits (tens of ns) are timed in batches of [`BATCH`] calls:
 //!   timing each call would add the clock's own cost to every sample. Their
 //!   percentiles are those of the per-call means of the batches.
-//! - Rows that are compared run interleaved, in rounds, each round in a
-//!   rotated order: on a machine shared with other work, a burst of load
-//!   then spreads over every row instead of skewing one.
+//! - Rows that are compared run interleaved: remote calls call by call, in
+//!   an order shuffled for every cycle (see [`latencies`]); in-process
+//!   batches in rounds, each round in a rotated order. On a machine shared
+//!   with other work, a burst of load then spreads over every row instead
+//!   of skewing one.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -63,34 +65,62 @@ impl AsyncOp {
 }
 
 /// Per-call timings (ns) of each of `ops`, `samples` each, after `warmup`
-/// untimed calls each, interleaved over `rounds`.
-pub async fn latencies(
-    ops: &[AsyncOp],
-    keys: u64,
-    warmup: usize,
-    samples: usize,
-    rounds: usize,
-) -> Vec<Vec<u64>> {
+/// untimed calls each, interleaved call by call: each cycle calls every op
+/// once (with the same key), in an order shuffled anew for every cycle.
+///
+/// Why call by call: in blocks of thousands of calls per row, the machine's
+/// drift between blocks (other load, frequency, which worker a connection's
+/// task sits on) showed as differences between rows: two raw `GET` rows of
+/// the same command on like connections differed by 11% in one run. Call by
+/// call, every row sees the same moments, and each call runs after a random
+/// other row (no row always follows the same one, whose code it would find
+/// warm or cold).
+pub async fn latencies(ops: &[AsyncOp], keys: u64, warmup: usize, samples: usize) -> Vec<Vec<u64>> {
     for op in ops {
         for i in 0..warmup {
             op.call(i as u64 % keys).await;
         }
     }
     let mut out: Vec<Vec<u64>> = ops.iter().map(|_| Vec::with_capacity(samples)).collect();
-    let per_round = samples.div_ceil(rounds.max(1));
-    for round in 0..rounds.max(1) {
-        for j in 0..ops.len() {
-            let at = (j + round) % ops.len();
-            let op = &ops[at];
-            for i in 0..per_round {
-                let key = i as u64 % keys;
-                let started = Instant::now();
-                op.call(key).await;
-                out[at].push(started.elapsed().as_nanos() as u64);
-            }
+    let mut order: Vec<usize> = (0..ops.len()).collect();
+    let mut shuffle = Shuffle::new();
+    for i in 0..samples {
+        shuffle.permute(&mut order);
+        let key = i as u64 % keys;
+        for &at in &order {
+            let started = Instant::now();
+            ops[at].call(key).await;
+            out[at].push(started.elapsed().as_nanos() as u64);
         }
     }
     out
+}
+
+/// A small fixed-seed generator of permutations (xorshift64): the same
+/// orders every run.
+struct Shuffle(u64);
+
+impl Shuffle {
+    fn new() -> Self {
+        Shuffle(0x9e37_79b9_7f4a_7c15)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Fisher-Yates.
+    fn permute<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = (self.next() % (i as u64 + 1)) as usize;
+            items.swap(i, j);
+        }
+    }
 }
 
 /// Calls per second of `op` run by `tasks` tasks on the current runtime for

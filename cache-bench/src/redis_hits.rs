@@ -233,7 +233,7 @@ async fn measure(url: String, io: tokio::runtime::Handle, sizes: Sizes) -> Repor
     ops.push(spawned_mget(&io, &io_manager, &gen_key, &full_keys));
     eprintln!("redis: hit latency, {} calls per row", sizes.redis_samples);
     let before = memocache::stats();
-    let timings = latencies(&ops, keys, sizes.warmup, sizes.redis_samples, sizes.rounds).await;
+    let timings = latencies(&ops, keys, sizes.warmup, sizes.redis_samples).await;
     let after = memocache::stats();
     for (op, t) in ops.iter().zip(&timings) {
         report.latency(&op.id, &op.label, Latency::of_ns(t));
@@ -271,12 +271,12 @@ async fn measure(url: String, io: tokio::runtime::Handle, sizes: Sizes) -> Repor
     eprintln!("redis: miss cost, {} calls per row", sizes.miss_samples);
     let ops = miss_ops();
     let before = memocache::stats();
-    let timings = latencies(&ops, u64::MAX, 20, sizes.miss_samples, sizes.rounds).await;
+    let timings = latencies(&ops, u64::MAX, 20, sizes.miss_samples).await;
     let after = memocache::stats();
     for (op, t) in ops.iter().zip(&timings) {
         report.latency(&op.id, &op.label, Latency::of_ns(t));
     }
-    let expected = (20 + sizes.miss_samples.div_ceil(sizes.rounds) * sizes.rounds) as u64;
+    let expected = (20 + sizes.miss_samples) as u64;
     if after.misses - before.misses != expected {
         report.note(format!(
             "our miss row computed {} times for {expected} calls",

@@ -14,8 +14,9 @@ pub struct Sizes {
     pub warmup: usize,
     /// Timed calls per row for Redis latencies (per-call timings).
     pub redis_samples: usize,
-    /// Rounds the rows of one comparison are interleaved in, so that a
-    /// neighbour's load spreads over every row instead of hitting one.
+    /// Rounds the in-process rows of one comparison are interleaved in, so
+    /// that a neighbour's load spreads over every row instead of hitting
+    /// one (remote rows are interleaved call by call).
     pub rounds: usize,
     /// Wall time of one throughput window (per row, task count and round).
     pub window: Duration,

@@ -25,8 +25,8 @@ fn heading(title: &str) {
 pub fn redis_hits(r: &Report, sizes: &Sizes) {
     heading(&format!(
         "Redis hit: 100-byte String, one task on a 2-worker runtime, {} timed calls per row \
-         (interleaved in {} rounds), per-call timings in µs",
-        sizes.redis_samples, sizes.rounds
+         (interleaved call by call, in a shuffled order), per-call timings in µs",
+        sizes.redis_samples
     ));
     let Some(raw) = r.lat("redis.hit.raw") else {
         println!("(not measured)");

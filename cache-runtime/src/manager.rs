@@ -120,6 +120,10 @@ pub struct Manager {
     /// The backend without its policy, with the policy apart: what reads an
     /// entry (see `guard`).
     unguarded: Arc<dyn Backend>,
+    /// The same backend, when it is the Redis one this manager made: a hit
+    /// reads through it without the trait's boxed future.
+    #[cfg(feature = "redis")]
+    redis: Option<Arc<crate::backend::redis::RedisBackend>>,
     policy: Option<Policy>,
     config: Config,
     hasher: KeyHasher,
@@ -361,7 +365,7 @@ impl Manager {
             }
             #[cfg(feature = "redis")]
             BackendUrl::Redis(url) => {
-                let backend = crate::backend::redis::RedisBackend::new(
+                let backend = Arc::new(crate::backend::redis::RedisBackend::new(
                     &crate::backend::redis::RedisOptions {
                         url: url.clone(),
                         connect_timeout: config.connect_timeout,
@@ -370,8 +374,10 @@ impl Manager {
                         caller_runtime: config.redis_caller_runtime,
                         tcp_nodelay: config.redis_tcp_nodelay,
                     },
-                )?;
-                Ok(Self::with_backend(config, Arc::new(backend)))
+                )?);
+                let mut manager = Self::with_backend(config, backend.clone());
+                manager.redis = Some(backend);
+                Ok(manager)
             }
             #[cfg(not(feature = "redis"))]
             BackendUrl::Redis(url) => Err(Error::invalid(format!(
@@ -409,6 +415,8 @@ impl Manager {
         Manager {
             backend,
             unguarded,
+            #[cfg(feature = "redis")]
+            redis: None,
             policy,
             config,
             hasher,
@@ -640,6 +648,11 @@ impl Manager {
         keys: [&str; 2],
         expected: &[u8],
     ) -> Result<GenerationRead> {
+        #[cfg(feature = "redis")]
+        if let (Some(policy), Some(redis)) = (&self.policy, self.redis.as_deref()) {
+            let call = || redis.read_generation(keys, expected);
+            return policy.run(redis.name(), keys.len(), call).await;
+        }
         let backend = &*self.unguarded;
         match &self.policy {
             Some(policy) => {

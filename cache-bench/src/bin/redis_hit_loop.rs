@@ -21,8 +21,6 @@ use std::time::Duration;
 
 use memocache_testkit::RedisServer;
 
-const TASKS: u64 = 256;
-
 #[memocache::cached(namespace = "loop", ttl = "1h")]
 async fn hit(id: u64) -> String {
     format!("{id:0100}")
@@ -41,6 +39,14 @@ fn main() {
         Ok(Ok(n)) => n,
         Ok(Err(e)) => {
             eprintln!("N: {e}");
+            std::process::exit(2);
+        }
+    };
+    let tasks: u64 = match std::env::var("TASKS").map(|n| n.parse()) {
+        Err(_) => 256,
+        Ok(Ok(n)) => n,
+        Ok(Err(e)) => {
+            eprintln!("TASKS: {e}");
             std::process::exit(2);
         }
     };
@@ -68,7 +74,7 @@ fn main() {
         for k in 0..64 {
             hit(k).await;
         }
-        let tasks: Vec<_> = (0..TASKS)
+        let tasks: Vec<_> = (0..tasks)
             .map(|t| {
                 let (mut conn, key, raw) = (conn.clone(), raw_key.clone(), mode == "raw");
                 tokio::spawn(async move {
