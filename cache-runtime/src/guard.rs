@@ -5,7 +5,8 @@
 //! The manager's read of an entry (every hit) applies the policy itself,
 //! around the unwrapped backend's call: through the wrapper, the policy's
 //! future is boxed once more, as a trait's future is, and an allocation per
-//! hit showed (see `docs/BENCHMARKS.md`).
+//! hit showed (see `docs/BENCHMARKS.md`). On the Redis backend it made, it
+//! calls the backend's own read, whose future is not boxed either.
 
 use std::future::Future;
 use std::sync::{Arc, Weak};

@@ -643,6 +643,8 @@ impl Manager {
 
     /// The backend's `get_with_generation`, under the policy (applied here,
     /// not by the guarded backend: one boxed future fewer on every read).
+    /// On the Redis backend this manager made, its `read_generation`: no
+    /// boxed future at all.
     async fn read_with_generation(
         &self,
         keys: [&str; 2],
