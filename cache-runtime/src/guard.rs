@@ -6,7 +6,8 @@
 //! around the unwrapped backend's call: through the wrapper, the policy's
 //! future is boxed once more, as a trait's future is, and an allocation per
 //! hit showed (see `docs/BENCHMARKS.md`). On the Redis backend it made, it
-//! calls the backend's own read, whose future is not boxed either.
+//! calls the backend's own read, whose future is not boxed either (with
+//! connections in callers' runtimes, the default).
 
 use std::future::Future;
 use std::sync::{Arc, Weak};

@@ -1,5 +1,6 @@
-//! A fixed number of Redis hits, for an instruction count: 256 tasks on a
-//! two-worker runtime each make `N` hits of one `#[cached]` async fn (a
+//! A fixed number of Redis hits, for an instruction count: 256 tasks (or
+//! `TASKS` of them) on a two-worker runtime each make `N` hits of one
+//! `#[cached]` async fn (a
 //! 100-byte `String`, 64 keys), or `N` raw redis-rs `GET`s of the same kind
 //! of entry, then the program exits. It starts its own `redis-server` on a
 //! free loopback port (`redis-server` must be installed).
@@ -15,6 +16,9 @@
 //!     target/release/redis_hit_loop ours 2>&1 | grep Collected
 //! done   # (second - first) / (256 * 100) = instructions per hit
 //! ```
+//!
+//! With `TASKS=1`, take larger `N` (500 and 2500, say): the difference is
+//! then divided by 2 000.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +34,8 @@ fn main() {
     let mode = std::env::args().nth(1).unwrap_or_else(|| "ours".into());
     if mode != "ours" && mode != "raw" {
         eprintln!(
-            "usage: redis_hit_loop [ours|raw]   (N hits per task from the N variable, default 100)"
+            "usage: redis_hit_loop [ours|raw]   (N hits per task from the N variable, default 100; \
+             TASKS tasks, default 256)"
         );
         std::process::exit(2);
     }
