@@ -39,22 +39,8 @@ fn main() {
         );
         std::process::exit(2);
     }
-    let per_task: u64 = match std::env::var("N").map(|n| n.parse()) {
-        Err(_) => 100,
-        Ok(Ok(n)) => n,
-        Ok(Err(e)) => {
-            eprintln!("N: {e}");
-            std::process::exit(2);
-        }
-    };
-    let tasks: u64 = match std::env::var("TASKS").map(|n| n.parse()) {
-        Err(_) => 256,
-        Ok(Ok(n)) => n,
-        Ok(Err(e)) => {
-            eprintln!("TASKS: {e}");
-            std::process::exit(2);
-        }
-    };
+    let per_task = count_from_env("N", 100);
+    let tasks = count_from_env("TASKS", 256);
     let server = RedisServer::start();
     let url = server.url();
     let config = memocache::Config::builder()
@@ -105,4 +91,17 @@ fn main() {
     });
     let stats = memocache::stats();
     println!("{} hits, {} misses", stats.hits, stats.misses);
+}
+
+/// The number in the environment variable `name`, `default` when it is
+/// unset; a malformed one ends the program, named.
+fn count_from_env(name: &str, default: u64) -> u64 {
+    match std::env::var(name).map(|n| n.parse()) {
+        Err(_) => default,
+        Ok(Ok(n)) => n,
+        Ok(Err(e)) => {
+            eprintln!("{name}: {e}");
+            std::process::exit(2);
+        }
+    }
 }
