@@ -52,21 +52,41 @@ impl Policy {
         keys: usize,
         call: impl FnOnce() -> F,
     ) -> Result<T> {
-        if !self.breaker.allow() {
-            return Err(Error::new(
-                ErrorKind::Unavailable,
-                format!("{backend} skipped: circuit breaker open"),
-            ));
-        }
-        let budget = self.budget * keys.div_ceil(BUDGET_KEYS).max(1) as u32;
+        self.admit(backend)?;
         // Kept by one watcher, whatever runtime (or none) the caller polls
         // from (see `budget`).
-        let outcome = Budgeted::new(std::pin::pin!(call()), budget).await;
-        match &outcome {
+        let outcome = Budgeted::new(std::pin::pin!(call()), self.budget_for(keys)).await;
+        self.record(&outcome);
+        outcome
+    }
+
+    /// Whether a call to the backend named `backend` may go ahead: an
+    /// [`ErrorKind::Unavailable`] error while the breaker is open. (With
+    /// [`budget_for`](Self::budget_for) and [`record`](Self::record), what
+    /// [`run`](Self::run) does, for a caller that keeps its own future
+    /// flat.)
+    pub(crate) fn admit(&self, backend: &str) -> Result<()> {
+        if self.breaker.allow() {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorKind::Unavailable,
+                format!("{backend} skipped: circuit breaker open"),
+            ))
+        }
+    }
+
+    /// The budget of a call on `keys` keys.
+    pub(crate) fn budget_for(&self, keys: usize) -> Duration {
+        self.budget * keys.div_ceil(BUDGET_KEYS).max(1) as u32
+    }
+
+    /// Tells the breaker how an admitted call ended.
+    pub(crate) fn record<T>(&self, outcome: &Result<T>) {
+        match outcome {
             Err(e) if e.is_backend_failure() => self.breaker.failure(),
             _ => self.breaker.success(),
         }
-        outcome
     }
 }
 

@@ -654,8 +654,7 @@ impl Manager {
     ) -> Result<GenerationRead> {
         #[cfg(feature = "redis")]
         if let (Some(policy), Some(redis)) = (&self.policy, self.redis.as_deref()) {
-            let call = || redis.read_generation(keys, expected);
-            return policy.run(redis.name(), keys.len(), call).await;
+            return redis.read_generation_under(keys, expected, policy).await;
         }
         let backend = &*self.unguarded;
         match &self.policy {
