@@ -337,12 +337,7 @@ impl RedisBackend {
             let link = lease.link_id();
             match op(Conn::Caller(lease), scripts).await {
                 Err(e) if e.is_connection() || e.is_timeout() => {
-                    caller.broken(link);
-                    tracing::debug!(
-                        server = %caller.shown_as,
-                        error = %e,
-                        "memocache: a Redis connection of the caller's runtime failed; dropped"
-                    );
+                    caller.broken(link, &e);
                     if retry == Retry::Unsafe {
                         return Err(e);
                     }
@@ -417,13 +412,7 @@ impl RedisBackend {
                             // The generation moved: read both, the general way.
                             Ok(Ok(_)) => {}
                             Ok(Err(e)) if e.is_connection() || e.is_timeout() => {
-                                caller.broken(link);
-                                tracing::debug!(
-                                    server = %caller.shown_as,
-                                    error = %e,
-                                    "memocache: a Redis connection of the caller's runtime \
-                                     failed; dropped"
-                                );
+                                caller.broken(link, &e);
                             }
                             Ok(Err(e)) | Err(e) => {
                                 let failed = Err(e);
@@ -988,11 +977,17 @@ impl CallerConns {
         spare.and_then(lease)
     }
 
-    /// A command failed on the connection `link` (a [`Lease::link_id`]): it
-    /// is not used again. (Its lease, dropped with the command, went back
+    /// A command failed on the connection `link` (a [`Lease::link_id`]) with
+    /// `error`, which is logged: the connection is not used again. (Its
+    /// lease, dropped with the command, went back
     /// to the spares; they are dropped with the thread's entry at the next
     /// checkout.)
-    fn broken(&self, link: u64) {
+    fn broken(&self, link: u64, error: &Error) {
+        tracing::debug!(
+            server = %self.shown_as,
+            error = %error,
+            "memocache: a Redis connection of the caller's runtime failed; dropped"
+        );
         let runtimes = self.runtimes.lock();
         if let Some((_, conn)) = runtimes.iter().find(|(_, c)| c.link.serial == link) {
             conn.link.set(Link::BROKEN);
@@ -1637,9 +1632,10 @@ mod tests {
             let serial = lease.link_id();
             drop(lease);
             assert_eq!(spares(&b), 1);
-            caller(&b).broken(serial.wrapping_add(1));
+            let failure = Error::new(ErrorKind::Backend, "a failed command");
+            caller(&b).broken(serial.wrapping_add(1), &failure);
             assert_eq!(link.state(), Link::READY, "another connection's serial");
-            caller(&b).broken(serial);
+            caller(&b).broken(serial, &failure);
             assert_eq!(link.state(), Link::BROKEN);
             // The next call connects again, and this thread's spares of
             // the broken connection go.
