@@ -643,10 +643,10 @@ impl Manager {
 
     /// The backend's `get_with_generation`, under the policy (applied here,
     /// not by the guarded backend: one boxed future fewer on every read).
-    /// On the Redis backend this manager made, its `read_generation`: with
-    /// connections in callers' runtimes (the default), no boxed future at
-    /// all. (Its space is part of this future on every backend, used or
-    /// not: about 1.8 KB.)
+    /// On the Redis backend this manager made, its `read_generation_under`:
+    /// with connections in callers' runtimes (the default), no boxed future
+    /// at all, and on a tracked hit none of the policy's either. (Its space
+    /// is part of this future on every backend, used or not: about 1.8 KB.)
     async fn read_with_generation(
         &self,
         keys: [&str; 2],
