@@ -332,8 +332,24 @@ impl RedisBackend {
         F: Fn(Conn, &'static Scripts) -> Fut,
         Fut: Future<Output = Result<T>> + Send,
     {
+        self.run_leased(caller, caller.checkout(), retry, op).await
+    }
+
+    /// [`run_on_caller`](Self::run_on_caller) with the lease already
+    /// checked out (`None`: the I/O runtime's connection).
+    async fn run_leased<T, F, Fut>(
+        &self,
+        caller: &Arc<CallerConns>,
+        lease: Option<Lease>,
+        retry: Retry,
+        op: F,
+    ) -> Result<T>
+    where
+        F: Fn(Conn, &'static Scripts) -> Fut,
+        Fut: Future<Output = Result<T>> + Send,
+    {
         let scripts = self.scripts;
-        if let Some(lease) = caller.checkout() {
+        if let Some(lease) = lease {
             let link = lease.link_id();
             match op(Conn::Caller(lease), scripts).await {
                 Err(e) if e.is_connection() || e.is_timeout() => {
@@ -350,15 +366,10 @@ impl RedisBackend {
     }
 
     /// [`Backend::get_with_generation`] without the boxed future the trait
-    /// returns: what a hit reads with (see `Manager::read_with_generation`).
-    /// Boxed, the future of a hit's read was 1.7 KB: past the allocator's
-    /// per-thread cache, so every hit took its slower path twice (allocate
-    /// and free), on the critical path of the call.
-    pub(crate) async fn read_generation(
-        &self,
-        keys: [&str; 2],
-        expected: &[u8],
-    ) -> Result<GenerationRead> {
+    /// returns. Boxed, the future of a hit's read was 1.7 KB: past the
+    /// allocator's per-thread cache, so every hit took its slower path
+    /// twice (allocate and free), on the critical path of the call.
+    async fn read_generation(&self, keys: [&str; 2], expected: &[u8]) -> Result<GenerationRead> {
         let op =
             move |mut conn, _| async move { read_with_generation(keys, expected, &mut conn).await };
         match &self.caller {
@@ -367,67 +378,78 @@ impl RedisBackend {
         }
     }
 
-    /// A hit's read under `policy`, in as few futures as it can be: on a
-    /// connection of the caller's runtime that tracks the generation key
-    /// and holds the expected generation, the `GET` is sent from here, under
-    /// the policy's budget, with no future of the policy's `run`, of
-    /// [`run`](Self::run) or of `read_generation` between the call and the
-    /// connection. Those are state machines a hit polled through twice,
-    /// and code it ran cold after each round trip (measured in the bench:
-    /// 1.065x-1.068x a raw `GET` at p50 through them, 1.058x without; 3%
-    /// fewer lines of code run per hit; see docs/BENCHMARKS.md). Anything
-    /// else (no such connection, a generation that moved during the `GET`,
-    /// a connection that failed) takes the general way, `read_generation`
-    /// under [`Policy::run`]; a failed connection is dropped first, as
-    /// `run` drops it. (When the generation moved or the connection failed,
-    /// the general way has a budget of its own: a second one, for a call
-    /// that met a flush or a broken connection.)
+    /// A hit's read under `policy` (what `Manager::read_with_generation`
+    /// calls), in as few futures as it can be: on a connection of the
+    /// caller's runtime that tracks the generation key and holds the
+    /// expected generation, the `GET` is sent from here, under the policy's
+    /// budget, with no future of the policy's `run` or of
+    /// [`run`](Self::run) between the call and the connection. Those are
+    /// state machines a hit polled through twice, and code it ran cold after
+    /// each round trip (measured in the bench: 1.065x-1.068x a raw `GET` at
+    /// p50 through them, 1.058x without; 3% fewer lines of code run per
+    /// hit; see docs/BENCHMARKS.md). Anything else (no such connection, a
+    /// generation that moved during the `GET`, a connection that failed)
+    /// takes the general way under [`Policy::run`], on the same lease (or,
+    /// after a failure, which drops the connection as `run` does, on the
+    /// I/O runtime's connection). When the generation moved or the
+    /// connection failed, the general way has a budget of its own: a
+    /// second one, for a call that met a flush or a broken connection.
     pub(crate) async fn read_generation_under(
         &self,
         keys: [&str; 2],
         expected: &[u8],
         policy: &Policy,
     ) -> Result<GenerationRead> {
-        if let Some(caller) = &self.caller {
-            if let Some(mut lease) = caller.checkout() {
-                let link = lease.link_id();
-                if let Spare {
-                    conn,
-                    tracking: Some(tracking),
-                    ..
-                } = &mut *lease.spare
-                {
-                    let before = tracking.changes();
-                    if tracking.holds(keys[0], before, expected) {
-                        policy.admit(self.name())?;
-                        // The budget's own timeout apart from the `GET`'s
-                        // errors (the outer and the inner `Result`).
-                        let get = std::pin::pin!(async { Ok(get_entry(conn, keys[1]).await) });
-                        let outcome = Budgeted::new(get, policy.budget_for(keys.len())).await;
-                        match outcome {
-                            Ok(Ok(entry)) if tracking.changes() == before => {
-                                policy.record(&Ok(()));
-                                return Ok(GenerationRead {
-                                    generation: Generation::Expected,
-                                    entry,
-                                });
-                            }
-                            // The generation moved: read both, the general way.
-                            Ok(Ok(_)) => {}
-                            Ok(Err(e)) if e.is_connection() || e.is_timeout() => {
-                                caller.broken(link, &e);
-                            }
-                            Ok(Err(e)) | Err(e) => {
-                                let failed = Err(e);
-                                policy.record(&failed);
-                                return failed;
-                            }
+        let Some(caller) = &self.caller else {
+            let read = || self.read_generation(keys, expected);
+            return policy.run(self.name(), keys.len(), read).await;
+        };
+        let mut lease = caller.checkout();
+        let mut failed_link = false;
+        if let Some(held) = &mut lease {
+            let link = held.link_id();
+            if let Spare {
+                conn,
+                tracking: Some(tracking),
+                ..
+            } = &mut *held.spare
+            {
+                let before = tracking.changes();
+                if tracking.holds(keys[0], before, expected) {
+                    policy.admit(self.name())?;
+                    // The budget's own timeout apart from the `GET`'s
+                    // errors (the outer and the inner `Result`).
+                    let get = std::pin::pin!(async { Ok(get_entry(conn, keys[1]).await) });
+                    let outcome = Budgeted::new(get, policy.budget_for(keys.len())).await;
+                    match outcome {
+                        Ok(Ok(entry)) if tracking.changes() == before => {
+                            policy.record(&Ok(()));
+                            return Ok(GenerationRead {
+                                generation: Generation::Expected,
+                                entry,
+                            });
+                        }
+                        // The generation moved: read both, the general way.
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) if e.is_connection() || e.is_timeout() => {
+                            caller.broken(link, &e);
+                            failed_link = true;
+                        }
+                        Ok(Err(e)) | Err(e) => {
+                            let failed = Err(e);
+                            policy.record(&failed);
+                            return failed;
                         }
                     }
                 }
             }
         }
-        let read = || self.read_generation(keys, expected);
+        if failed_link {
+            lease = None;
+        }
+        let op =
+            move |mut conn, _| async move { read_with_generation(keys, expected, &mut conn).await };
+        let read = move || self.run_leased(caller, lease, Retry::Safe, op);
         policy.run(self.name(), keys.len(), read).await
     }
 
