@@ -317,26 +317,13 @@ impl RedisBackend {
     {
         match &self.caller {
             None => self.run_io(op),
-            Some(caller) => Box::pin(self.run_on_caller(caller, retry, op)),
+            Some(caller) => Box::pin(self.run_leased(caller, caller.checkout(), retry, op)),
         }
     }
 
-    /// [`run`](Self::run) with connections in callers' runtimes on, unboxed.
-    async fn run_on_caller<T, F, Fut>(
-        &self,
-        caller: &Arc<CallerConns>,
-        retry: Retry,
-        op: F,
-    ) -> Result<T>
-    where
-        F: Fn(Conn, &'static Scripts) -> Fut,
-        Fut: Future<Output = Result<T>> + Send,
-    {
-        self.run_leased(caller, caller.checkout(), retry, op).await
-    }
-
-    /// [`run_on_caller`](Self::run_on_caller) with the lease already
-    /// checked out (`None`: the I/O runtime's connection).
+    /// [`run`](Self::run) with connections in callers' runtimes on,
+    /// unboxed, on `lease` (checked out by the caller; `None`: the I/O
+    /// runtime's connection).
     async fn run_leased<T, F, Fut>(
         &self,
         caller: &Arc<CallerConns>,
@@ -373,7 +360,10 @@ impl RedisBackend {
         let op =
             move |mut conn, _| async move { read_with_generation(keys, expected, &mut conn).await };
         match &self.caller {
-            Some(caller) => self.run_on_caller(caller, Retry::Safe, op).await,
+            Some(caller) => {
+                self.run_leased(caller, caller.checkout(), Retry::Safe, op)
+                    .await
+            }
             None => self.run_io(op).await,
         }
     }
