@@ -317,7 +317,10 @@ impl RedisBackend {
     {
         match &self.caller {
             None => self.run_io(op),
-            Some(caller) => Box::pin(self.run_leased(caller, caller.checkout(), retry, op)),
+            // Checked out when first polled, not when made (see above).
+            Some(caller) => {
+                Box::pin(async move { self.run_leased(caller, caller.checkout(), retry, op).await })
+            }
         }
     }
 
