@@ -93,6 +93,7 @@ impl Drop for Polling {
 /// their driver task lives on the caller's runtime, which this thread may be
 /// blocking (a current-thread runtime would never answer).
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[inline]
 pub(crate) fn in_block_on() -> bool {
     IN_BLOCK_ON.try_with(Cell::get).unwrap_or(false)
 }

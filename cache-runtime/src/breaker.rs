@@ -54,6 +54,7 @@ impl Breaker {
     }
 
     /// Whether a call may go to the backend now.
+    #[inline]
     pub fn allow(&self) -> bool {
         let until = self.open_until.load(Ordering::Acquire);
         if until == 0 {
@@ -73,6 +74,7 @@ impl Breaker {
     }
 
     /// Reports a call that succeeded.
+    #[inline]
     pub fn success(&self) {
         if self.failures.load(Ordering::Relaxed) != 0 {
             self.failures.store(0, Ordering::Relaxed);

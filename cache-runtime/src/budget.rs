@@ -55,6 +55,7 @@ impl<F> Budgeted<F> {
 impl<T, F: Future<Output = Result<T>> + Unpin> Future for Budgeted<F> {
     type Output = Result<T>;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<T>> {
         let this = &mut *self;
         if let Poll::Ready(out) = Pin::new(&mut this.inner).poll(cx) {
@@ -111,6 +112,7 @@ impl Ticket {
 }
 
 impl Drop for Ticket {
+    #[inline]
     fn drop(&mut self) {
         let waker = {
             let mut slots = self.registry.lock();
@@ -128,6 +130,7 @@ struct Registry {
 }
 
 impl Registry {
+    #[inline]
     fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
         // Nothing that can panic runs under this lock.
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
@@ -153,6 +156,7 @@ struct Slot {
 }
 
 impl Slots {
+    #[inline]
     fn take(&mut self, deadline: Millis, waker: &Waker) -> (usize, u64) {
         self.generations += 1;
         let slot = Slot {
@@ -175,6 +179,7 @@ impl Slots {
         (index, self.generations)
     }
 
+    #[inline]
     fn release(&mut self, index: usize, generation: u64) -> Option<Waker> {
         let slot = self.slots.get_mut(index)?;
         if slot.generation != generation || !slot.taken {
@@ -215,6 +220,7 @@ static WATCHER: OnceLock<Option<Arc<tokio::sync::Notify>>> = OnceLock::new();
 /// Puts a call that must end by `budget` from now into this thread's
 /// registry. `None` where no watcher can run (no I/O runtime): the call is
 /// then not limited, as a timer could not be either.
+#[inline]
 fn register(budget: Duration, waker: &Waker) -> Option<Ticket> {
     let watcher = WATCHER.get_or_init(start_watcher).as_ref()?;
     let budget_ms = u64::try_from(budget.as_micros().div_ceil(1000)).unwrap_or(u64::MAX);

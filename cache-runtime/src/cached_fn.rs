@@ -207,6 +207,7 @@ impl Spec {
     }
 
     /// The parts of that key (what a call reads with).
+    #[inline]
     fn key_parts_of(&self, manager: &Manager, args: &[u8]) -> Result<KeyParts<'_>> {
         Ok(KeyParts {
             namespace: self.namespace()?,
@@ -216,6 +217,7 @@ impl Spec {
         })
     }
 
+    #[inline]
     fn namespace(&self) -> Result<&Name> {
         self.name
             .get_or_init(|| Name::new_static(self.namespace).ok())
@@ -353,6 +355,7 @@ impl KeyArgs<'_> {
 
     /// The canonical bytes of the arguments, or the error of the first that
     /// failed to serialize.
+    #[inline]
     fn into_canonical(mut self) -> Result<Buf> {
         if let Some(e) = self.failed {
             return Err(e);
@@ -763,6 +766,7 @@ impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
 
     /// Keeps a value read from the backend (for no longer than its entry has
     /// left, when known), and passes it on.
+    #[inline]
     fn keep(&self, value: V, expires: Option<ExpiresAt>) -> V {
         if let Some((tier, epoch)) = self.tier {
             let left = expires.map(ExpiresAt::left);

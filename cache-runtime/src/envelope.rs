@@ -61,6 +61,7 @@ impl Codec {
         }
     }
 
+    #[inline]
     fn from_id(id: u8) -> Result<Self> {
         match id {
             1 => Ok(Codec::Json),
@@ -85,6 +86,7 @@ impl Codec {
         }
     }
 
+    #[inline]
     fn decode<V: DeserializeOwned>(self, bytes: &[u8]) -> Result<V> {
         type Cause = Box<dyn std::error::Error + Send + Sync>;
         let decoded: std::result::Result<V, Cause> = match self {
@@ -192,6 +194,7 @@ fn write_header(out: &mut Vec<u8>, header: &Header) {
     out.extend_from_slice(&header.compute_us.to_le_bytes());
 }
 
+#[inline]
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&bytes[at..at + 8]);
@@ -203,6 +206,7 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
 /// # Errors
 /// A [`ErrorKind::Deserialization`] error for anything that is not an
 /// envelope of this format version.
+#[inline]
 pub fn read_header(bytes: &[u8]) -> Result<Header> {
     if bytes.len() < HEADER_LEN {
         return Err(corrupt(format!(
@@ -243,6 +247,7 @@ pub fn read_header(bytes: &[u8]) -> Result<Header> {
 ///
 /// # Errors
 /// When the codec cannot encode the value.
+#[inline]
 pub fn encode_value<V: Serialize + ?Sized>(
     value: &V,
     encoding: Encoding,
@@ -286,6 +291,7 @@ pub fn encode_tombstone(ttl: Duration) -> Vec<u8> {
 ///
 /// # Errors
 /// [`ErrorKind::Deserialization`] when the payload is corrupt or not a `V`.
+#[inline]
 pub fn decode_value<V: DeserializeOwned>(header: &Header, bytes: &[u8]) -> Result<V> {
     let payload = &bytes[HEADER_LEN..];
     if header.compressed {

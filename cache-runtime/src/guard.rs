@@ -65,6 +65,7 @@ impl Policy {
     /// [`budget_for`](Self::budget_for) and [`record`](Self::record), what
     /// [`run`](Self::run) does, for a caller that keeps its own future
     /// flat.)
+    #[inline]
     pub(crate) fn admit(&self, backend: &str) -> Result<()> {
         if self.breaker.allow() {
             Ok(())
@@ -77,11 +78,13 @@ impl Policy {
     }
 
     /// The budget of a call on `keys` keys.
+    #[inline]
     pub(crate) fn budget_for(&self, keys: usize) -> Duration {
         self.budget * keys.div_ceil(BUDGET_KEYS).max(1) as u32
     }
 
     /// Tells the breaker how an admitted call ended.
+    #[inline]
     pub(crate) fn record<T>(&self, outcome: &Result<T>) {
         match outcome {
             Err(e) if e.is_backend_failure() => self.breaker.failure(),

@@ -550,6 +550,7 @@ impl Manager {
         }
     }
 
+    #[inline]
     fn seen(&self, namespace: &Name) -> Seen {
         self.generations
             .read(namespace, |seen| *seen)
@@ -827,6 +828,7 @@ impl Manager {
 
     /// What a read found: a value to return, or a miss with where and under
     /// which condition to store, and the tag of its single flight.
+    #[inline]
     fn classify<V: DeserializeOwned>(&self, read: Read, early_refresh: Option<f64>) -> Observed<V> {
         let miss = |expect, corrupt, tag| {
             Observed::Miss(

@@ -126,6 +126,7 @@ fn uptime_ms() -> u64 {
 }
 
 impl Stats {
+    #[inline]
     pub(crate) fn hit(&self) {
         self.hits.add();
     }

@@ -573,6 +573,7 @@ impl Lease {
 }
 
 impl Drop for Lease {
+    #[inline]
     fn drop(&mut self) {
         // SAFETY: `spare` is not used again: this is the lease's drop.
         let spare = unsafe { ManuallyDrop::take(&mut self.spare) };
@@ -674,6 +675,7 @@ fn tracks_in_order(info: &str) -> bool {
 }
 
 impl Tracking {
+    #[inline]
     fn changes(&self) -> u64 {
         self.changes.load(Ordering::Acquire)
     }
@@ -685,6 +687,7 @@ impl Tracking {
     /// Whether `generation` was read holding `expected` while `changes` was
     /// `at`, less than [`TRUSTED_FOR`] ago. (Compared in place: a hit copies
     /// no generation value, and counts no reference on the shared one.)
+    #[inline]
     fn holds(&self, generation: &str, at: u64, expected: &[u8]) -> bool {
         self.known
             .read(generation, |known| {
@@ -896,6 +899,7 @@ impl Link {
     /// A command failed on the connection.
     const BROKEN: u8 = 5;
 
+    #[inline]
     fn state(&self) -> u8 {
         self.state.load(Ordering::Acquire)
     }
@@ -904,6 +908,7 @@ impl Link {
         self.state.store(state, Ordering::Release);
     }
 
+    #[inline]
     fn usable(&self) -> Use<'_> {
         match self.state() {
             Link::READY => self.conn.get().map_or(Use::Wait, Use::Ready),
@@ -918,6 +923,7 @@ impl Link {
 
     /// Whether the connection is known to be dead (its runtime ended, or a
     /// command failed on it): its entry is pruned.
+    #[inline]
     fn is_dead(&self) -> bool {
         matches!(self.state(), Link::GONE | Link::BROKEN)
     }
@@ -941,6 +947,7 @@ fn backoff(failures: u32) -> Duration {
 impl CallerConns {
     /// A connection of the runtime polling this call, if one may be used and
     /// is ready. Starts connecting when there is none; never waits.
+    #[inline]
     fn checkout(self: &Arc<Self>) -> Option<Lease> {
         if crate::blocking::in_block_on() {
             return None;
@@ -958,6 +965,7 @@ impl CallerConns {
         .flatten()
     }
 
+    #[inline]
     fn checkout_in(
         self: &Arc<Self>,
         near: &mut Vec<Near>,

@@ -61,6 +61,7 @@ impl PartialEq for Name {
 impl Eq for Name {}
 
 impl std::hash::Hash for Name {
+    #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.as_str().hash(state);
     }
@@ -136,6 +137,7 @@ impl Name {
     }
 
     /// The name as a string.
+    #[inline]
     pub fn as_str(&self) -> &str {
         match &self.0 {
             Repr::Static(name) => name,
@@ -162,6 +164,7 @@ pub struct Digest([u8; 16]);
 
 impl Digest {
     /// The raw bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0
     }
@@ -194,6 +197,7 @@ impl crate::store::Weigh for Digest {
 impl Digest {
     /// The digest in lowercase hexadecimal, without formatting machinery:
     /// this is on every call's path.
+    #[inline]
     pub fn push_hex(&self, out: &mut String) {
         // Both digits of a byte at once: one load per byte (every call's
         // key is written so).
@@ -260,6 +264,7 @@ impl KeyHasher {
 
     /// The digest of already canonical bytes. Short ones are looked up
     /// first among the digests this thread made lately (see `recent`).
+    #[inline]
     pub fn digest_bytes(&self, canonical: &[u8]) -> Digest {
         if let Some(digest) = recent::get(self.serial, canonical) {
             return Digest(digest);
@@ -404,6 +409,7 @@ impl RenderKey for KeyParts<'_> {
     }
 
     /// What [`EntryKey::new`] then [`EntryKey::render_at`] write.
+    #[inline]
     fn render_at(&self, prefix: &Name, generation: &Decimal) -> String {
         let (prefix, namespace) = (prefix.as_str(), self.namespace.as_str());
         let generation = generation.as_str();
@@ -437,11 +443,13 @@ impl<'a> Tail<'a> {
 
     /// Its length: the function, a colon, 32 hex digits, and `v`, the
     /// version's digits and a colon for a version.
+    #[inline]
     fn len(&self) -> usize {
         let version = self.version.as_ref().map_or(0, |v| v.as_str().len() + 2);
         self.function.len() + 33 + version
     }
 
+    #[inline]
     fn push_to(&self, out: &mut String) {
         out.push_str(self.function);
         out.push(':');
@@ -482,11 +490,13 @@ impl Decimal {
     }
 
     /// The digits.
+    #[inline]
     pub(crate) fn as_bytes(&self) -> &[u8] {
         &self.digits[usize::from(self.at)..]
     }
 
     /// The digits, as a string.
+    #[inline]
     pub(crate) fn as_str(&self) -> &str {
         ascii(self.as_bytes())
     }

@@ -60,6 +60,7 @@ thread_local! {
 
 /// The hash of `bytes` (short ones: at most [`MAX_BYTES`]), of their first
 /// and last eight bytes and their length.
+#[inline]
 fn hash(bytes: &[u8]) -> u64 {
     let mut word = [0u8; 8];
     let n = bytes.len().min(8);
@@ -86,6 +87,7 @@ fn sets_of(hash: u64) -> [usize; 2] {
 }
 
 impl Entry {
+    #[inline]
     fn is(&self, tag: u64, hasher: u64, bytes: &[u8]) -> bool {
         self.tag == tag
             && self.hasher == hasher
@@ -96,6 +98,7 @@ impl Entry {
 
 /// The digest of `bytes` made by hasher `hasher`, if this thread made it
 /// lately.
+#[inline]
 pub(crate) fn get(hasher: u64, bytes: &[u8]) -> Option<[u8; 16]> {
     if bytes.len() > MAX_BYTES {
         return None;

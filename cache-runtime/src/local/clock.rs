@@ -34,6 +34,7 @@ use std::time::Duration;
 pub(crate) type Millis = u64;
 
 #[cfg(target_os = "linux")]
+#[inline]
 fn read(clock: libc::clockid_t) -> Option<Millis> {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -57,6 +58,7 @@ fn coarse() -> Option<Millis> {
 }
 
 /// Now, precisely: what expiries are computed from.
+#[inline]
 pub(crate) fn now() -> Millis {
     #[cfg(target_os = "linux")]
     if let Some(ms) = read(libc::CLOCK_MONOTONIC) {
