@@ -586,51 +586,81 @@ impl Manager {
 
     /// [`read`](Manager::read) of an entry key or of its parts.
     async fn read_key<K: RenderKey + ?Sized>(&self, key: &K) -> Result<Read> {
-        let prefix = &self.config.prefix;
         let namespace = key.namespace();
         let seen = self.seen(namespace);
-        let (mut guess, mut digits) = (seen.generation, seen.digits);
         // The generation key, then the entry's key at the guessed generation.
         let rendered;
         let gen_key = match seen.key {
             Some(kept) => kept,
             None => {
-                rendered = generation_key(prefix, namespace);
+                rendered = generation_key(&self.config.prefix, namespace);
                 &rendered
             }
         };
-        let mut full_key = key.render_at(prefix, &digits);
-        for _ in 0..2 {
-            let keys = [gen_key, &*full_key];
-            let GenerationRead {
-                generation,
-                entry: raw,
-            } = self.read_with_generation(keys, digits.as_bytes()).await?;
-            let live = match generation {
-                // The generation guessed, as it is written: no parse.
+        let full_key = key.render_at(&self.config.prefix, &seen.digits);
+        let read = self
+            .read_with_generation([gen_key, &full_key], seen.digits.as_bytes())
+            .await?;
+        if let Generation::Expected = read.generation {
+            // The generation guessed, as it is written: no parse.
+            if seen.wants_key(namespace) {
+                // The generation was seen first by another way (a flush,
+                // or a name made at run time): keep the key now.
+                self.remember_generation(namespace, seen.generation);
+            }
+            return Ok(Read {
+                generation: seen.generation,
+                full_key,
+                raw: read.entry,
+                settled: true,
+            });
+        }
+        // Boxed: a hit's future then carries none of this, nor its code.
+        Box::pin(self.read_key_again(key, gen_key, seen, read, full_key)).await
+    }
+
+    /// The rest of [`read_key`](Manager::read_key) when the first read did
+    /// not find the guessed generation as it is written: the generation is
+    /// parsed (or created), and the entry read again under the live one,
+    /// once more at most.
+    async fn read_key_again<K: RenderKey + ?Sized>(
+        &self,
+        key: &K,
+        gen_key: &str,
+        seen: Seen,
+        mut read: GenerationRead,
+        mut full_key: String,
+    ) -> Result<Read> {
+        let namespace = key.namespace();
+        let mut guess = seen.generation;
+        for again in [true, false] {
+            let live = match &read.generation {
                 Generation::Expected => guess,
                 // Parsed, and the same number when it was written otherwise
                 // (not by memocache, which writes plain decimals).
-                Generation::Other(g) => parse_generation(&g)?,
+                Generation::Other(g) => parse_generation(g)?,
                 Generation::Absent => self.start_generation(gen_key).await?,
             };
             if live == guess {
                 if seen.wants_key(namespace) {
-                    // The generation was seen first by another way (a
-                    // flush, or a name made at run time): keep the key now.
                     self.remember_generation(namespace, live);
                 }
                 return Ok(Read {
                     generation: live,
                     full_key,
-                    raw,
+                    raw: read.entry,
                     settled: true,
                 });
             }
             self.remember_generation(namespace, live);
             guess = live;
-            digits = Decimal::of(live);
-            full_key = key.render_at(prefix, &digits);
+            let digits = Decimal::of(live);
+            full_key = key.render_at(&self.config.prefix, &digits);
+            if again {
+                read = self
+                    .read_with_generation([gen_key, &full_key], digits.as_bytes())
+                    .await?;
+            }
         }
         // The generation moved twice during this call: a miss under the
         // newest one is the right answer.
@@ -739,16 +769,31 @@ impl Manager {
             self.stats.miss();
             return Begin::Compute(Box::new(Ticket::bypass()));
         }
-        let (target, flight_tag) = match self.classify::<V>(read, opts.early_refresh) {
+        match self.classify::<V>(read, opts.early_refresh) {
             Observed::Hit(value, left) => {
                 self.stats.hit();
-                return Begin::Hit(value, Some(left));
+                Begin::Hit(value, Some(left))
             }
-            Observed::Miss(target, tag) => (target, tag),
-            Observed::Refresh(value, left, target) => {
-                return self.begin_refresh(value, left, target, opts)
-            }
-        };
+            // Boxed: a hit then carries neither the single flight's nor the
+            // lock's state, nor their code, in its own future.
+            Observed::Miss(target, tag) => Box::pin(self.begin_miss(key, target, tag, opts)).await,
+            Observed::Refresh(value, left, target) => self.begin_refresh(value, left, target, opts),
+        }
+    }
+
+    /// A miss: joins or leads its single flight (when on), then takes the
+    /// lock (when asked), or is served by whoever held either.
+    async fn begin_miss<V, K>(
+        &self,
+        key: &K,
+        target: Target,
+        flight_tag: u64,
+        opts: &CallOptions,
+    ) -> Begin<'_, V>
+    where
+        V: DeserializeOwned + Clone + Send + Sync + 'static,
+        K: RenderKey + ?Sized,
+    {
         let leader = if opts.single_flight {
             let flight = format!("{}#{flight_tag:x}", target.full_key);
             match self.flights.join(flight).await {
@@ -770,9 +815,7 @@ impl Manager {
         };
         let lock = match opts.lock_lease {
             None => None,
-            // Boxed: its future is most of this one's size, and the option
-            // is rare; every hit would otherwise carry it.
-            Some(lease) => match Box::pin(self.lock_or_wait::<V, K>(key, &target, lease)).await {
+            Some(lease) => match self.lock_or_wait::<V, K>(key, &target, lease).await {
                 Locked::Held(guard) => Some(guard),
                 Locked::GaveUp => None,
                 Locked::Computed(value, left) => {

@@ -32,9 +32,9 @@ async fn hit(id: u64) -> String {
 
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_else(|| "ours".into());
-    if mode != "ours" && mode != "raw" {
+    if !["ours", "raw", "mux"].contains(&mode.as_str()) {
         eprintln!(
-            "usage: redis_hit_loop [ours|raw]   (N hits per task from the N variable, default 100; \
+            "usage: redis_hit_loop [ours|raw|mux]   (N hits per task from the N variable, default 100; \
              TASKS tasks, default 256)"
         );
         std::process::exit(2);
@@ -55,6 +55,14 @@ fn main() {
         let conn = redis::aio::ConnectionManager::new(client)
             .await
             .expect("a connection");
+        let info =
+            redis::IntoConnectionInfo::into_connection_info(url.as_str()).expect("a valid URL");
+        let tcp = info.tcp_settings().clone().set_nodelay(true);
+        let mux = redis::Client::open(info.set_tcp_settings(tcp))
+            .expect("a client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("a connection");
         let raw_key = Arc::new("loop-raw".to_owned());
         let _: () = redis::cmd("SET")
             .arg(&*raw_key)
@@ -67,10 +75,18 @@ fn main() {
         }
         let tasks: Vec<_> = (0..tasks)
             .map(|t| {
-                let (mut conn, key, raw) = (conn.clone(), raw_key.clone(), mode == "raw");
+                let (mut conn, mut mux, key) = (conn.clone(), mux.clone(), raw_key.clone());
+                let mode = mode.clone();
                 tokio::spawn(async move {
                     for i in 0..per_task {
-                        if raw {
+                        if mode == "mux" {
+                            let got: Option<Vec<u8>> = redis::cmd("GET")
+                                .arg(&*key)
+                                .query_async(&mut mux)
+                                .await
+                                .expect("a raw GET");
+                            assert!(got.is_some());
+                        } else if mode == "raw" {
                             let got: Option<Vec<u8>> = redis::cmd("GET")
                                 .arg(&*key)
                                 .query_async(&mut conn)
