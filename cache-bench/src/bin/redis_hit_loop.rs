@@ -80,19 +80,9 @@ fn main() {
                 tokio::spawn(async move {
                     for i in 0..per_task {
                         if mode == "mux" {
-                            let got: Option<Vec<u8>> = redis::cmd("GET")
-                                .arg(&*key)
-                                .query_async(&mut mux)
-                                .await
-                                .expect("a raw GET");
-                            assert!(got.is_some());
+                            raw_get(&mut mux, &key).await;
                         } else if mode == "raw" {
-                            let got: Option<Vec<u8>> = redis::cmd("GET")
-                                .arg(&*key)
-                                .query_async(&mut conn)
-                                .await
-                                .expect("a raw GET");
-                            assert!(got.is_some());
+                            raw_get(&mut conn, &key).await;
                         } else {
                             let k = (t + i) % 64;
                             assert_eq!(hit(k).await.len(), 100);
@@ -107,6 +97,16 @@ fn main() {
     });
     let stats = memocache::stats();
     println!("{} hits, {} misses", stats.hits, stats.misses);
+}
+
+/// A raw `GET` of `key`, which holds a value.
+async fn raw_get(conn: &mut impl redis::aio::ConnectionLike, key: &str) {
+    let got: Option<Vec<u8>> = redis::cmd("GET")
+        .arg(key)
+        .query_async(conn)
+        .await
+        .expect("a raw GET");
+    assert!(got.is_some());
 }
 
 /// The number in the environment variable `name`, `default` when it is
