@@ -172,6 +172,9 @@ pub(crate) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+// Cold: the branches that make this error are laid out away from a hit's
+// path through the header.
+#[cold]
 fn corrupt(what: impl Into<String>) -> Error {
     Error::new(
         ErrorKind::Deserialization,
@@ -247,7 +250,6 @@ pub fn read_header(bytes: &[u8]) -> Result<Header> {
 ///
 /// # Errors
 /// When the codec cannot encode the value.
-#[inline]
 pub fn encode_value<V: Serialize + ?Sized>(
     value: &V,
     encoding: Encoding,

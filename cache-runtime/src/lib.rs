@@ -24,13 +24,14 @@
 // connection checkout and return, tracking check, budget, breaker,
 // envelope) are marked so even when they are not small. A cached function's
 // state machines are generic, so they are compiled in the caller's crate;
-// without the mark, each helper is compiled once here, in a codegen unit of
-// its own, and a Redis hit ran code from 33 separate 4-KiB pages of this
-// crate alone. With it, the helpers are compiled beside their caller: the
-// code a hit runs fell from 1 033 to 955 64-byte lines and 144 to 129
-// pages, and the hit's p50 from 1.056x-1.059x to 1.045x-1.049x a raw
-// `GET` (docs/BENCHMARKS.md, "What changed"). Code a hit does not run is
-// kept out of line (boxed miss paths, `#[inline(never)]` fallbacks).
+// without the mark, each helper is compiled once here, in one of this
+// crate's codegen units, and a Redis hit ran code from 33 separate 4-KiB
+// pages of this crate alone. With it, the helpers are compiled beside
+// their caller: the code a hit runs fell from 1 033 to 955 64-byte lines
+// and 144 to 129 pages, and the hit's p50 from 1.056x-1.059x to
+// 1.045x-1.049x a raw `GET` (measured with `redis_hit_loop` and the bench;
+// see docs/BENCHMARKS.md). Code a hit does not run is kept out of line:
+// boxed miss paths, `#[inline(never)]` fallbacks, `#[cold]` errors.
 
 pub mod backend;
 pub mod blocking;

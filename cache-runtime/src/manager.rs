@@ -815,7 +815,9 @@ impl Manager {
         };
         let lock = match opts.lock_lease {
             None => None,
-            Some(lease) => match self.lock_or_wait::<V, K>(key, &target, lease).await {
+            // Boxed: most misses take no lock, and their box is then
+            // small enough for the allocator's per-thread cache.
+            Some(lease) => match Box::pin(self.lock_or_wait::<V, K>(key, &target, lease)).await {
                 Locked::Held(guard) => Some(guard),
                 Locked::GaveUp => None,
                 Locked::Computed(value, left) => {

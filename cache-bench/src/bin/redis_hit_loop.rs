@@ -1,9 +1,11 @@
 //! A fixed number of Redis hits, for an instruction count: 256 tasks (or
 //! `TASKS` of them) on a two-worker runtime each make `N` hits of one
-//! `#[cached]` async fn (a
-//! 100-byte `String`, 64 keys), or `N` raw redis-rs `GET`s of the same kind
-//! of entry, then the program exits. It starts its own `redis-server` on a
-//! free loopback port (`redis-server` must be installed).
+//! `#[cached]` async fn (mode `ours`: a 100-byte `String`, 64 keys), or `N`
+//! raw redis-rs `GET`s of the same kind of entry (mode `raw`: on a
+//! `ConnectionManager`; mode `mux`: on a plain `MultiplexedConnection` with
+//! `TCP_NODELAY`, the bench's baseline), then the program exits. It starts
+//! its own `redis-server` on a free loopback port (`redis-server` must be
+//! installed).
 //!
 //! Under callgrind, the difference between two values of `N` is the cost of
 //! the hits alone, free of start-up and of this VM's timing noise (see
@@ -76,12 +78,12 @@ fn main() {
         let tasks: Vec<_> = (0..tasks)
             .map(|t| {
                 let (mut conn, mut mux, key) = (conn.clone(), mux.clone(), raw_key.clone());
-                let mode = mode.clone();
+                let (on_mux, on_manager) = (mode == "mux", mode == "raw");
                 tokio::spawn(async move {
                     for i in 0..per_task {
-                        if mode == "mux" {
+                        if on_mux {
                             raw_get(&mut mux, &key).await;
-                        } else if mode == "raw" {
+                        } else if on_manager {
                             raw_get(&mut conn, &key).await;
                         } else {
                             let k = (t + i) % 64;

@@ -973,7 +973,6 @@ impl CallerConns {
         id: tokio::runtime::Id,
     ) -> Option<Lease> {
         let mine = |n: &Near| n.backend == self.id && n.runtime == id;
-        let lease = |spare| Some(Lease::new(spare));
         if let Some(n) = near.iter_mut().find(|n| mine(n)) {
             match n.conn.link.usable() {
                 Use::Ready(conn) => {
@@ -981,12 +980,25 @@ impl CallerConns {
                         Some(spare) => spare,
                         None => Spare::new(conn, &n.conn.link),
                     };
-                    return lease(spare);
+                    return Some(Lease::new(spare));
                 }
                 Use::Wait => return None,
                 Use::Replace => {}
             }
         }
+        self.checkout_new(near, runtime, id)
+    }
+
+    /// [`checkout_in`](Self::checkout_in) when this thread has no usable
+    /// entry for the runtime: out of line, as a hit never comes here.
+    #[inline(never)]
+    fn checkout_new(
+        self: &Arc<Self>,
+        near: &mut Vec<Near>,
+        runtime: &Handle,
+        id: tokio::runtime::Id,
+    ) -> Option<Lease> {
+        let mine = |n: &Near| n.backend == self.id && n.runtime == id;
         let conn = self.entry(runtime, id)?;
         near.retain(|n| n.owner.strong_count() > 0 && !mine(n) && !n.conn.link.is_dead());
         let spare = match conn.link.usable() {
@@ -1000,7 +1012,7 @@ impl CallerConns {
             conn,
             spares: Vec::new(),
         });
-        spare.and_then(lease)
+        spare.map(Lease::new)
     }
 
     /// A command failed on the connection `link` (a [`Lease::link_id`]) with
