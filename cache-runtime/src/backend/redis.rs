@@ -847,6 +847,14 @@ struct Near {
     spares: Vec<Spare>,
 }
 
+impl Near {
+    /// Whether this is the entry of `backend`'s connection in `runtime`.
+    #[inline]
+    fn is_of(&self, backend: u64, runtime: tokio::runtime::Id) -> bool {
+        self.backend == backend && self.runtime == runtime
+    }
+}
+
 /// What a runtime's connection shares with the task that makes it.
 struct Link {
     /// Tells this connection from every other of the process (an address
@@ -972,8 +980,7 @@ impl CallerConns {
         runtime: &Handle,
         id: tokio::runtime::Id,
     ) -> Option<Lease> {
-        let mine = |n: &Near| n.backend == self.id && n.runtime == id;
-        if let Some(n) = near.iter_mut().find(|n| mine(n)) {
+        if let Some(n) = near.iter_mut().find(|n| n.is_of(self.id, id)) {
             match n.conn.link.usable() {
                 Use::Ready(conn) => {
                     let spare = match n.spares.pop() {
@@ -998,9 +1005,10 @@ impl CallerConns {
         runtime: &Handle,
         id: tokio::runtime::Id,
     ) -> Option<Lease> {
-        let mine = |n: &Near| n.backend == self.id && n.runtime == id;
         let conn = self.entry(runtime, id)?;
-        near.retain(|n| n.owner.strong_count() > 0 && !mine(n) && !n.conn.link.is_dead());
+        near.retain(|n| {
+            n.owner.strong_count() > 0 && !n.is_of(self.id, id) && !n.conn.link.is_dead()
+        });
         let spare = match conn.link.usable() {
             Use::Ready(c) => Some(Spare::new(c, &conn.link)),
             Use::Wait | Use::Replace => None,
