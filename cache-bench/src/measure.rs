@@ -13,7 +13,6 @@
 
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -32,7 +31,7 @@ pub fn runtime(workers: usize) -> tokio::runtime::Runtime {
 pub const BATCH: usize = 64;
 
 /// A boxed future, so rows of different types share a list.
-pub type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+pub use memocache_bench_cached_peer::BoxFut;
 
 /// An async operation under test, called with a key index.
 ///
@@ -88,6 +87,24 @@ impl AsyncOp {
                     calls
                 })
             }),
+        }
+    }
+
+    /// An operation whose timed call and call loop are made elsewhere, as
+    /// boxed futures of the same shapes as [`AsyncOp::new`] makes: for code
+    /// that must be compiled in a crate of its own (see
+    /// `memocache_bench_cached_peer`, which says why).
+    pub fn from_parts(
+        id: &str,
+        label: &str,
+        timed: impl Fn(u64) -> BoxFut<Duration> + Send + Sync + 'static,
+        looped: impl Fn(u64, u64, Arc<AtomicBool>) -> BoxFut<u64> + Send + Sync + 'static,
+    ) -> Self {
+        AsyncOp {
+            id: id.to_owned(),
+            label: label.to_owned(),
+            timed: Arc::new(timed),
+            looped: Arc::new(looped),
         }
     }
 

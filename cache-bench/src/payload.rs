@@ -2,18 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The length of [`text`].
-pub const TEXT_LEN: usize = 100;
-
-/// A 100-byte `String` that depends on `id`: the "100-byte String result"
-/// of the targets.
-pub fn text(id: u64) -> String {
-    let mut s = format!("value-{id:020}-");
-    while s.len() < TEXT_LEN {
-        s.push(char::from(b'a' + (s.len() % 26) as u8));
-    }
-    s
-}
+/// The 100-byte `String` results: kept with `cached`'s Redis-backed
+/// functions, which compute them too.
+pub use memocache_bench_cached_peer::{text, TEXT_LEN};
 
 /// A typical row: what a service caches per user.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use memocache::{Config, Name};
+use memocache_bench_cached_peer::{self as peer, Function, PeerError};
 use memocache_runtime::envelope::{decode_value, read_header};
 use memocache_runtime::key::generation_key;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -28,42 +29,16 @@ pub const TASKS: [usize; 3] = [1, 16, 256];
 pub const THROUGHPUT_ROWS: [&str; 6] =
     ["raw", "ours", "cached", "raw_other", "raw_mux", "raw_spawn"];
 
-/// The error type of the `cached` crate's functions (its Redis macro needs
-/// a `Result` and a `map_error`).
-#[derive(Debug, Clone)]
-pub struct PeerError(pub String);
-
 /// Hit: a 100-byte `String` from Redis.
 #[memocache::cached(namespace = "bench", ttl = "1h")]
 pub async fn ours_hit(id: u64) -> String {
     text(id)
 }
 
-/// The same through the `cached` crate (`AsyncRedisCache`, its default
-/// multiplexed connection, URL from `CACHED_REDIS_CONNECTION_STRING`).
-#[cached::macros::concurrent_cached(
-    redis = true,
-    ttl_secs = 3600,
-    map_error = |e| PeerError(format!("{e:?}"))
-)]
-pub async fn peer_hit(id: u64) -> Result<String, PeerError> {
-    Ok(text(id))
-}
-
 /// Miss: every call has a new argument.
 #[memocache::cached(namespace = "bench_miss", ttl = "10m")]
 pub async fn ours_miss(id: u64) -> String {
     text(id)
-}
-
-/// Miss through the `cached` crate.
-#[cached::macros::concurrent_cached(
-    redis = true,
-    ttl_secs = 600,
-    map_error = |e| PeerError(format!("{e:?}"))
-)]
-pub async fn peer_miss(id: u64) -> Result<String, PeerError> {
-    Ok(text(id))
 }
 
 /// The typed in-process tier in front of Redis, `u64` result.
@@ -86,6 +61,27 @@ fn failed(what: &str, e: &dyn std::fmt::Debug) {
     if FAILURES.fetch_add(1, Ordering::Relaxed) < 3 {
         eprintln!("  {what} failed: {e:?}");
     }
+}
+
+/// A row of the `cached` crate's function `function`, whose calls its own
+/// crate makes (see `memocache_bench_cached_peer` for why); `id_of` turns
+/// the harness's key into the function's argument of a timed call. (A
+/// throughput loop passes keys as they are: only hit rows are looped.)
+fn peer_op(
+    id: &str,
+    label: &str,
+    function: Function,
+    id_of: impl Fn(u64) -> u64 + Send + Sync + 'static,
+) -> AsyncOp {
+    fn peer_failed(e: &PeerError) {
+        failed("cached's Redis macro", e);
+    }
+    AsyncOp::from_parts(
+        id,
+        label,
+        move |key| peer::timed(function, id_of(key), peer_failed),
+        move |start, keys, stop| peer::calls_until(function, start, keys, stop, peer_failed),
+    )
 }
 
 /// Whether memocache's Redis commands run on connections of the callers'
@@ -222,9 +218,11 @@ async fn measure(url: String, io: tokio::runtime::Handle, sizes: Sizes) -> Repor
     eprintln!("redis: priming {keys} keys");
     for k in 0..keys {
         assert_eq!(ours_hit(k).await, text(k));
-        if let Err(e) = peer_hit(k).await {
-            failed("cached's Redis macro (priming)", &e);
-        }
+    }
+    match peer::calls(Function::Hit, 0, keys, keys).await {
+        Ok(right) if right == keys => {}
+        Ok(right) => panic!("cached's Redis macro returned {right} right values of {keys}"),
+        Err(e) => failed("cached's Redis macro (priming)", &e),
     }
     let (gen_key, full_keys) = entry_keys(keys).await;
     let full_keys = Arc::new(full_keys);
@@ -356,14 +354,11 @@ fn hit_ops(
             std::hint::black_box(ours_hit(i).await);
         },
     );
-    let peer = AsyncOp::new(
+    let peer = peer_op(
         "redis.hit.cached",
         "cached #[concurrent_cached(redis = true)]",
-        |i| async move {
-            if let Err(e) = peer_hit(i).await {
-                failed("cached's Redis macro", &e);
-            }
-        },
+        Function::Hit,
+        |i| i,
     );
     let raw_mux = raw_get(
         "redis.hit.raw_mux",
@@ -470,14 +465,11 @@ fn miss_ops() -> Vec<AsyncOp> {
             std::hint::black_box(ours_miss(fresh()).await);
         },
     );
-    let peer = AsyncOp::new(
+    let peer = peer_op(
         "redis.miss.cached",
         "cached #[concurrent_cached(redis = true)] miss",
-        move |_| async move {
-            if let Err(e) = peer_miss(fresh()).await {
-                failed("cached's Redis macro (miss)", &e);
-            }
-        },
+        Function::Miss,
+        move |_| fresh(),
     );
     vec![direct, ours, peer]
 }

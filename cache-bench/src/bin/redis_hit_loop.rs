@@ -3,7 +3,10 @@
 //! `#[cached]` async fn (mode `ours`: a 100-byte `String`, 64 keys), or `N`
 //! raw redis-rs `GET`s of the same kind of entry (mode `raw`: on a
 //! `ConnectionManager`; mode `mux`: on a plain `MultiplexedConnection` with
-//! `TCP_NODELAY`, the bench's baseline), then the program exits. It starts
+//! `TCP_NODELAY`, the bench's baseline), or `N` hits of the `cached` crate's
+//! Redis macro on the same kind of function (mode `cached`, the bench's
+//! `cached` row, compiled in its own crate as there), then the
+//! program exits. It starts
 //! its own `redis-server` on a free loopback port (`redis-server` must be
 //! installed).
 //!
@@ -25,6 +28,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use memocache_bench_cached_peer::{calls as peer_calls, Function};
 use memocache_testkit::RedisServer;
 
 #[memocache::cached(namespace = "loop", ttl = "1h")]
@@ -34,9 +38,9 @@ async fn hit(id: u64) -> String {
 
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_else(|| "ours".into());
-    if !["ours", "raw", "mux"].contains(&mode.as_str()) {
+    if !["ours", "raw", "mux", "cached"].contains(&mode.as_str()) {
         eprintln!(
-            "usage: redis_hit_loop [ours|raw|mux]   (N hits per task from the N variable, default 100; \
+            "usage: redis_hit_loop [ours|raw|mux|cached]   (N hits per task from the N variable, default 100; \
              TASKS tasks, default 256)"
         );
         std::process::exit(2);
@@ -45,6 +49,8 @@ fn main() {
     let tasks = count_from_env("TASKS", 256);
     let server = RedisServer::start();
     let url = server.url();
+    // Before any thread starts: the `cached` crate reads its URL from here.
+    std::env::set_var("CACHED_REDIS_CONNECTION_STRING", url.as_str());
     let config = memocache::Config::builder()
         .url(url.as_str())
         .default_ttl(Duration::from_secs(3600))
@@ -74,12 +80,21 @@ fn main() {
             .expect("the raw entry is stored");
         for k in 0..64 {
             hit(k).await;
+            peer_calls(Function::Hit, k, 1, 64)
+                .await
+                .expect("the peer stores");
         }
         let tasks: Vec<_> = (0..tasks)
             .map(|t| {
                 let (mut conn, mut mux, key) = (conn.clone(), mux.clone(), raw_key.clone());
                 let (on_mux, on_manager) = (mode == "mux", mode == "raw");
+                let on_peer = mode == "cached";
                 tokio::spawn(async move {
+                    if on_peer {
+                        let right = peer_calls(Function::Hit, t, per_task, 64).await;
+                        assert_eq!(right.expect("peer hits"), per_task);
+                        return;
+                    }
                     for i in 0..per_task {
                         if on_mux {
                             raw_get(&mut mux, &key).await;
