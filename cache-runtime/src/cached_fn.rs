@@ -357,11 +357,19 @@ impl KeyArgs<'_> {
     /// failed to serialize.
     #[inline]
     fn into_canonical(mut self) -> Result<Buf> {
-        if let Some(e) = self.failed {
+        self.canonical()?;
+        Ok(self.canonical)
+    }
+
+    /// The canonical bytes of the arguments, in place, or the error of the
+    /// first that failed to serialize (taken out: asked once per call).
+    #[inline]
+    fn canonical(&mut self) -> Result<&[u8]> {
+        if let Some(e) = self.failed.take() {
             return Err(e);
         }
         self.encode_lone_int();
-        Ok(self.canonical)
+        Ok(&self.canonical)
     }
 
     /// The entry key of the arguments added.
@@ -469,7 +477,12 @@ where
     // The companions' paths are boxed: a future is as large as its largest
     // path, and every cached call would carry theirs.
     match mode {
-        Mode::Cached => cached_async::<S, F, Fut>(spec, key, store_if, compute).await,
+        // The arguments stay in this future and are lent: each move of
+        // them into another future was a copy of their buffer.
+        Mode::Cached => {
+            let mut key = key;
+            cached_async::<S, F, Fut>(spec, &mut key, store_if, compute).await
+        }
         Mode::Refresh => {
             Box::pin(async move {
                 let out = compute().await;
@@ -674,7 +687,7 @@ fn cached_locally_in<S: Shape>(
 /// already), then the backend.
 async fn cached_async<S, F, Fut>(
     spec: &'static Spec,
-    key: KeyArgs<'static>,
+    key: &mut KeyArgs<'static>,
     store_if: StoreIf<S::Output>,
     compute: F,
 ) -> S::Output
@@ -690,7 +703,7 @@ where
             return S::output(hit);
         }
     }
-    let args = match key.into_canonical() {
+    let args = match key.canonical() {
         Ok(args) => args,
         Err(e) => {
             key_failed(spec, &e);
@@ -698,7 +711,7 @@ where
         }
     };
     let manager = global();
-    let key = match spec.key_parts_of(manager, &args) {
+    let key = match spec.key_parts_of(manager, args) {
         Ok(key) => key,
         Err(e) => {
             key_failed(spec, &e);
@@ -747,13 +760,13 @@ where
 /// may be used now), with the tier's epoch noted before the backend is read.
 struct LocalCopy<'a, V: Clone + Send + Sync + 'static> {
     tier: Option<(&'a LocalTier<V>, u64)>,
-    args: Buf,
+    args: &'a [u8],
     digest: Digest,
 }
 
 impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
     /// The view for the key arguments `args`, whose key has `digest`.
-    fn new(spec: &'static Spec, manager: &Manager, args: Buf, digest: Digest) -> Self {
+    fn new(spec: &'static Spec, manager: &'a Manager, args: &'a [u8], digest: Digest) -> Self {
         // The epoch first, then whether tiers are usable: a drop of the
         // subscription after this clears the tier, which moves the epoch and
         // turns this value away; one before it is seen here.
@@ -770,7 +783,7 @@ impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
     fn keep(&self, value: V, expires: Option<ExpiresAt>) -> V {
         if let Some((tier, epoch)) = self.tier {
             let left = expires.map(ExpiresAt::left);
-            tier.insert(&self.args, self.digest, value.clone(), epoch, left);
+            tier.insert(self.args, self.digest, value.clone(), epoch, left);
         }
         value
     }
@@ -778,7 +791,7 @@ impl<'a, V: Clone + Send + Sync + 'static> LocalCopy<'a, V> {
     /// Keeps a value that was stored in the backend.
     fn keep_ref(&self, value: Option<&V>) {
         if let (Some((tier, epoch)), Some(value)) = (self.tier, value) {
-            tier.insert(&self.args, self.digest, value.clone(), epoch, None);
+            tier.insert(self.args, self.digest, value.clone(), epoch, None);
         }
     }
 }
