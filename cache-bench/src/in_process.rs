@@ -104,6 +104,8 @@ const OURS_ASYNC: &str = "memocache #[cached] async fn, memory backend";
 const LOCAL: &str = "memocache #[cached(local_ttl)], typed tier";
 const PEER: &str = "cached #[cached] (default)";
 const PEER_TTL: &str = "cached #[cached(ttl_secs)]";
+/// `cached`'s default `#[cached]`, measured beside the typed tier on Redis.
+const LOCAL_REDIS_PEER: &str = "cached #[cached] (default), in the Redis process";
 const QUICK: &str = "quick_cache get (no key derivation, no TTL)";
 const KEY: &str = "memocache entry key derivation alone (f_key; on a local miss only)";
 
@@ -368,6 +370,8 @@ pub fn local_on_redis(
     for k in 0..keys {
         numbers(k);
         texts(k);
+        peer_u64(k);
+        peer_text(k);
     }
     if !crate::redis_hits::wait_for_local_hits(|| {
         numbers(0);
@@ -380,8 +384,16 @@ pub fn local_on_redis(
         "redis: typed tier hits, {} calls per row",
         sizes.in_process_calls
     );
+    // `cached`'s default `#[cached]` again, in the same rounds: this
+    // process holds Redis connections and background threads that the
+    // memory part's does not, so the comparison is made side by side.
     let before = memocache::stats();
-    let mut rows = [sync_batch(keys, numbers), sync_batch(keys, texts)];
+    let mut rows = [
+        sync_batch(keys, numbers),
+        sync_batch(keys, texts),
+        sync_batch(keys, peer_u64),
+        sync_batch(keys, peer_text),
+    ];
     let timings = batched(&mut rows, sizes.in_process_calls, sizes.rounds);
     let after = memocache::stats();
     let label = "memocache #[cached(local_ttl)], typed tier on Redis";
@@ -389,6 +401,14 @@ pub fn local_on_redis(
     for (ty, _) in TYPES {
         let t = timings.next().expect("one row per type");
         report.latency(&format!("mem.local_redis.{ty}"), label, Latency::of(t));
+    }
+    for (ty, _) in TYPES {
+        let t = timings.next().expect("one peer row per type");
+        report.latency(
+            &format!("mem.local_redis_cached.{ty}"),
+            LOCAL_REDIS_PEER,
+            Latency::of(t),
+        );
     }
     let remote = (after.hits - before.hits) - (after.local_hits - before.local_hits);
     if remote > 0 || after.misses != before.misses {
@@ -402,5 +422,11 @@ pub fn local_on_redis(
         report.rate(&format!("mem{threads}.local_redis.u64"), label, r);
         let r = threaded(threads, keys, sizes.window, texts);
         report.rate(&format!("mem{threads}.local_redis.text"), label, r);
+        let r = threaded(threads, keys, sizes.window, peer_u64);
+        let id = format!("mem{threads}.local_redis_cached.u64");
+        report.rate(&id, LOCAL_REDIS_PEER, r);
+        let r = threaded(threads, keys, sizes.window, peer_text);
+        let id = format!("mem{threads}.local_redis_cached.text");
+        report.rate(&id, LOCAL_REDIS_PEER, r);
     }
 }
