@@ -30,7 +30,8 @@ pub fn runtime(workers: usize) -> tokio::runtime::Runtime {
 /// Calls per timed batch of in-process hits.
 pub const BATCH: usize = 64;
 
-/// A boxed future, so rows of different types share a list.
+/// A boxed future, so rows of different types share a list (defined by the
+/// crate of `cached`'s functions, whose rows are made there).
 pub use memocache_bench_cached_peer::BoxFut;
 
 /// An async operation under test, called with a key index.

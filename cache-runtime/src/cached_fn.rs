@@ -362,10 +362,15 @@ impl KeyArgs<'_> {
     }
 
     /// The canonical bytes of the arguments, in place, or the error of the
-    /// first that failed to serialize (taken out: asked once per call).
+    /// first that failed to serialize. The error is handed out once; asked
+    /// again, these arguments still fail (never with the bytes of the
+    /// arguments before the failed one).
     #[inline]
     fn canonical(&mut self) -> Result<&[u8]> {
         if let Some(e) = self.failed.take() {
+            self.failed = Some(Error::invalid(
+                "a key argument failed to serialize (reported already)",
+            ));
             return Err(e);
         }
         self.encode_lone_int();
@@ -465,7 +470,7 @@ pub enum Mode<'a, T> {
 pub async fn call_async<S, F, Fut>(
     spec: &'static Spec,
     mode: Mode<'_, S::Stored>,
-    key: KeyArgs<'static>,
+    mut key: KeyArgs<'static>,
     store_if: StoreIf<S::Output>,
     compute: F,
 ) -> S::Output
@@ -479,10 +484,7 @@ where
     match mode {
         // The arguments stay in this future and are lent: each move of
         // them into another future was a copy of their buffer.
-        Mode::Cached => {
-            let mut key = key;
-            cached_async::<S, F, Fut>(spec, &mut key, store_if, compute).await
-        }
+        Mode::Cached => cached_async::<S, F, Fut>(spec, &mut key, store_if, compute).await,
         Mode::Refresh => {
             Box::pin(async move {
                 let out = compute().await;
@@ -948,6 +950,37 @@ mod tests {
                 to_canonical_bytes(&7u64).unwrap()
             ])
         );
+    }
+
+    /// A key argument whose `Serialize` impl fails.
+    struct Unserializable;
+
+    impl serde::Serialize for Unserializable {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> std::result::Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("no encoding"))
+        }
+    }
+
+    #[test]
+    fn lent_arguments_give_their_bytes_in_place_and_a_failure_every_time_asked() {
+        let mut lone = SPEC.args().arg(&7u64);
+        assert_eq!(
+            lone.canonical().unwrap(),
+            &to_canonical_bytes(&7u64).unwrap()[..]
+        );
+        // Asked again: the lone integer is not written twice.
+        assert_eq!(
+            lone.canonical().unwrap(),
+            &to_canonical_bytes(&7u64).unwrap()[..]
+        );
+
+        // The first argument's bytes are there, but the arguments failed:
+        // never a key of the arguments before the failed one.
+        let mut failed = SPEC.args().arg(&7u64).arg(&Unserializable).arg("ann");
+        let first = failed.canonical().unwrap_err();
+        assert!(first.to_string().contains("no encoding"), "{first}");
+        assert!(failed.canonical().is_err());
+        assert!(failed.canonical().is_err());
     }
 
     #[test]

@@ -4,11 +4,10 @@
 //! raw redis-rs `GET`s of the same kind of entry (mode `raw`: on a
 //! `ConnectionManager`; mode `mux`: on a plain `MultiplexedConnection` with
 //! `TCP_NODELAY`, the bench's baseline), or `N` hits of the `cached` crate's
-//! Redis macro on the same kind of function (mode `cached`, the bench's
-//! `cached` row, compiled in its own crate as there), then the
-//! program exits. It starts
-//! its own `redis-server` on a free loopback port (`redis-server` must be
-//! installed).
+//! Redis macro on the same kind of function (mode `cached`: the bench's
+//! `cached` row, compiled in its own crate as there), then the program
+//! exits. It starts its own `redis-server` on a free loopback port
+//! (`redis-server` must be installed).
 //!
 //! Under callgrind, the difference between two values of `N` is the cost of
 //! the hits alone, free of start-up and of this VM's timing noise (see

@@ -413,8 +413,8 @@ impl RedisBackend {
                     policy.admit(self.name())?;
                     // The budget's own timeout apart from the `GET`'s
                     // errors (the outer and the inner `Result`).
-                    let get = std::pin::pin!(async { Ok(get_entry(conn, get, keys[1]).await) });
-                    let outcome = Budgeted::new(get, policy.budget_for(keys.len())).await;
+                    let read = std::pin::pin!(async { Ok(get_entry(conn, get, keys[1]).await) });
+                    let outcome = Budgeted::new(read, policy.budget_for(keys.len())).await;
                     match outcome {
                         Ok(Ok(entry)) if tracking.changes() == before => {
                             policy.record(&Ok(()));
